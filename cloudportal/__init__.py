@@ -1,0 +1,4 @@
+# The Celery app loads with Django so that @shared_task binds to it in every process.
+from cloudportal.celery import app as celery_app
+
+__all__ = ["celery_app"]

@@ -1,0 +1,73 @@
+"""Every periodic task, declared here in code and synced to django-celery-beat.
+
+Beat syncs at start (cloudportal.celery); `manage.py sync_periodic_tasks` does it by
+hand. Entries created here are marked as managed: staff may pause them in admin, and a
+schedule removed from this file is removed from the database on the next sync.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from django.db import transaction
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+logger = logging.getLogger(__name__)
+
+MANAGED_MARKER = "Declared in cloudportal/schedules.py; edits other than 'enabled' are overwritten."
+
+
+@dataclass(frozen=True)
+class Every:
+    seconds: int
+
+
+@dataclass(frozen=True)
+class Cron:
+    minute: str = "0"
+    hour: str = "*"
+    day_of_week: str = "*"
+    day_of_month: str = "*"
+    month_of_year: str = "*"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    task: str
+    when: Every | Cron
+
+
+PERIODIC_TASKS: tuple[Schedule, ...] = (
+    Schedule(
+        name="accounts: clear expired sessions",
+        task="accounts.sessions_clear_expired",
+        when=Cron(minute="17", hour="3"),
+    ),
+)
+
+
+def periodic_tasks_sync(schedules: tuple[Schedule, ...] = PERIODIC_TASKS) -> None:
+    with transaction.atomic():
+        for schedule in schedules:
+            defaults: dict[str, object] = {"task": schedule.task, "description": MANAGED_MARKER}
+            if isinstance(schedule.when, Every):
+                interval, _ = IntervalSchedule.objects.get_or_create(
+                    every=schedule.when.seconds, period=IntervalSchedule.SECONDS
+                )
+                defaults |= {"interval": interval, "crontab": None}
+            else:
+                crontab, _ = CrontabSchedule.objects.get_or_create(
+                    minute=schedule.when.minute,
+                    hour=schedule.when.hour,
+                    day_of_week=schedule.when.day_of_week,
+                    day_of_month=schedule.when.day_of_month,
+                    month_of_year=schedule.when.month_of_year,
+                    timezone="UTC",
+                )
+                defaults |= {"crontab": crontab, "interval": None}
+            PeriodicTask.objects.update_or_create(name=schedule.name, defaults=defaults)
+        stale = PeriodicTask.objects.filter(description=MANAGED_MARKER).exclude(
+            name__in=[schedule.name for schedule in schedules]
+        )
+        removed, _ = stale.delete()
+    logger.info("schedules.synced", extra={"declared": len(schedules), "removed": removed})

@@ -1,0 +1,84 @@
+"""The base layout, the landing page and the error pages, all in the portal's own look."""
+
+import pytest
+
+from tests.accounts.factories import UserFactory
+
+
+def test_landing_page_has_navigation_and_the_local_stylesheet(client):
+    response = client.get("/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
+    assert 'href="/static/css/portal.css"' in html
+    assert 'href="/api/docs/"' in html
+    assert 'href="/accounts/login/"' in html
+    assert "GPU virtual machines" in html
+
+
+@pytest.mark.django_db
+def test_logged_in_user_sees_their_account_menu(client):
+    user = UserFactory(email="ada@example.com")
+    client.force_login(user)
+
+    html = client.get("/").content.decode()
+
+    assert "ada@example.com" in html
+    assert "Log out" in html
+    assert "Staff console" not in html
+
+
+@pytest.mark.django_db
+def test_staff_see_the_staff_console_link(client):
+    client.force_login(UserFactory(is_staff=True))
+
+    assert 'href="/admin/"' in client.get("/").content.decode()
+
+
+def test_stylesheet_is_served_by_the_app(client):
+    response = client.get("/static/css/portal.css")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/css")
+
+
+def test_unknown_page_is_a_404_page_in_the_portal_look(client):
+    response = client.get("/no-such-page")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+    html = response.content.decode()
+    assert "We could not find that page" in html
+    assert 'href="/static/css/portal.css"' in html
+
+
+@pytest.mark.urls("tests.cloudportal.urls")
+def test_page_error_is_a_500_page_without_details(client):
+    client.raise_request_exception = False
+
+    response = client.get("/test/page-that-breaks")
+
+    assert response.status_code == 500
+    html = response.content.decode()
+    assert "Something went wrong on our side" in html
+    assert "a page bug" not in html
+    assert 'href="/static/css/portal.css"' in html
+
+
+@pytest.mark.django_db
+def test_login_page_logs_a_user_in_and_shows_errors(client):
+    UserFactory(email="grace@example.com")
+
+    wrong = client.post(
+        "/accounts/login/", {"username": "grace@example.com", "password": "wrong password"}
+    )
+    assert wrong.status_code == 200
+    assert "Please enter a correct email address and password" in wrong.content.decode()
+
+    right = client.post(
+        "/accounts/login/",
+        {"username": "grace@example.com", "password": "correct horse battery staple"},
+    )
+    assert right.status_code == 302
+    assert client.get("/").context["user"].email == "grace@example.com"

@@ -1,0 +1,37 @@
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty Redis cache (throttle counters, cached reads)."""
+    cache.clear()
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def user(db):
+    from tests.accounts.factories import UserFactory
+
+    return UserFactory()
+
+
+@pytest.fixture
+def logged_in_client(api_client, user) -> APIClient:
+    api_client.force_login(user)
+    return api_client
+
+
+@pytest.fixture
+def unused_tcp_port() -> int:
+    """A port nothing listens on: pointing a dependency here makes it unreachable."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
