@@ -1,3 +1,4 @@
+import os
 import secrets
 from typing import Any
 
@@ -30,6 +31,6 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Development superuser: {DEV_SUPERUSER_EMAIL} / {password} "
-                "(admin at http://127.0.0.1:8000/admin/)"
+                f"(admin at http://127.0.0.1:{os.environ.get('WEB_PORT', '8000')}/admin/)"
             )
         )
