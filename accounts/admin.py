@@ -1,8 +1,14 @@
-from django.contrib import admin
+"""Staff console for accounts: searchable lists; actions call services."""
+
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
-from accounts.models import User
+from accounts import services
+from accounts.models import Customer, LoginSession, SshKey, User
+from accounts.user_agents import user_agent_describe
 
 
 class UserCreationAdminForm(UserCreationForm[User]):
@@ -17,6 +23,13 @@ class UserChangeAdminForm(UserChangeForm[User]):
         fields = "__all__"
 
 
+class CustomerInline(admin.StackedInline[Customer, User]):
+    model = Customer
+    can_delete = False
+    readonly_fields = ("public_id", "created_at")
+    fields = ("public_id", "display_name", "company", "time_zone", "created_at")
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     form = UserChangeAdminForm
@@ -24,7 +37,7 @@ class UserAdmin(DjangoUserAdmin):
     ordering = ("email",)
     list_display = ("email", "is_active", "is_staff", "date_joined", "last_login")
     list_filter = ("is_active", "is_staff", "is_superuser")
-    search_fields = ("email",)
+    search_fields = ("email", "customer__public_id")
     readonly_fields = ("date_joined", "last_login")
     fieldsets = (
         (None, {"fields": ("email", "password")}),
@@ -35,3 +48,97 @@ class UserAdmin(DjangoUserAdmin):
         ("Dates", {"fields": ("date_joined", "last_login")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+
+    def get_inlines(self, request: HttpRequest, obj: User | None) -> list[type]:
+        # A new user's customer is created with it (in the form's save), not typed in.
+        return [CustomerInline] if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: User, form: object, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            services.customer_create(user=obj)
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin[Customer]):
+    list_display = ("public_id", "user", "display_name", "company", "created_at")
+    search_fields = ("public_id", "user__email", "display_name", "company")
+    readonly_fields = ("public_id", "user", "created_at")
+    list_select_related = ("user",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # customers are created with their user
+
+
+@admin.register(LoginSession)
+class LoginSessionAdmin(admin.ModelAdmin[LoginSession]):
+    list_display = ("public_id", "user", "device", "ip_address", "created_at", "last_seen_at")
+    search_fields = ("public_id", "user__email", "ip_address")
+    list_select_related = ("user",)
+    readonly_fields = (
+        "public_id",
+        "user",
+        "ip_address",
+        "user_agent",
+        "created_at",
+        "last_seen_at",
+    )
+    exclude = ("session_key",)
+    actions = ("revoke_sessions",)
+
+    @admin.display(description="Device")
+    def device(self, login_session: LoginSession) -> str:
+        browser, operating_system = user_agent_describe(login_session.user_agent)
+        return f"{browser} on {operating_system}"
+
+    @admin.action(description="Log out the selected sessions")
+    def revoke_sessions(self, request: HttpRequest, queryset: QuerySet[LoginSession]) -> None:
+        count = 0
+        for login_session in queryset:
+            services.login_session_revoke(login_session=login_session)
+            count += 1
+        self.message_user(request, f"Logged out {count} session(s).", messages.SUCCESS)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: LoginSession | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: LoginSession | None = None) -> bool:
+        return False  # the action revokes properly; a bare delete would leave the session alive
+
+
+@admin.register(SshKey)
+class SshKeyAdmin(admin.ModelAdmin[SshKey]):
+    list_display = (
+        "public_id",
+        "name",
+        "customer",
+        "key_type",
+        "bits",
+        "fingerprint",
+        "created_at",
+    )
+    search_fields = (
+        "public_id",
+        "name",
+        "fingerprint",
+        "customer__public_id",
+        "customer__user__email",
+    )
+    list_filter = ("key_type",)
+    list_select_related = ("customer__user",)
+    readonly_fields = (
+        "public_id",
+        "customer",
+        "name",
+        "key_type",
+        "bits",
+        "fingerprint",
+        "public_key",
+        "created_at",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # keys are added by their owner, who must hold the private half

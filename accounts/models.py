@@ -1,12 +1,15 @@
-"""Identity: the portal's user, who logs in with an email address."""
+"""Identity and ownership: users (email login), customers, login sessions, SSH keys."""
 
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
-from django.db import models
+from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
+
+from cloudportal.ids import PublicIdField
 
 
 class UserManager(BaseUserManager["User"]):
@@ -17,7 +20,10 @@ class UserManager(BaseUserManager["User"]):
             raise ValueError("A user needs an email address.")
         user = self.model(email=self.normalize_email(email).lower(), **extra_fields)
         user.set_password(password)
-        user.save(using=self._db)
+        # Every user owns a customer from the first moment (createsuperuser, tests, scripts).
+        with transaction.atomic(using=self._db):
+            user.save(using=self._db)
+            Customer.objects.create(user=user)
         return user
 
     def create_user(self, email: str, password: str | None = None, **extra_fields: Any) -> "User":
@@ -61,3 +67,65 @@ class User(AbstractBaseUser, PermissionsMixin):
     def clean(self) -> None:
         super().clean()
         self.email = self.__class__.objects.normalize_email(self.email).lower()
+
+
+class Customer(models.Model):
+    """The billing and ownership unit: every deployment, key and payment points here."""
+
+    public_id = PublicIdField(prefix="cus")
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    display_name = models.CharField(max_length=100, blank=True)
+    company = models.CharField(max_length=200, blank=True)
+    time_zone = models.CharField(max_length=64, default="UTC")
+    notify_low_balance = models.BooleanField(default=True)
+    notify_deployment_failed = models.BooleanField(default=True)
+    notify_ticket_replies = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.public_id} ({self.user})"
+
+
+class LoginSession(models.Model):
+    """What a person sees of one logged-in browser or client; the key itself stays server-side."""
+
+    public_id = PublicIdField(prefix="ses")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="login_sessions"
+    )
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} ({self.user})"
+
+
+class SshKey(models.Model):
+    public_id = PublicIdField(prefix="ssh")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="ssh_keys")
+    name = models.CharField(max_length=100)
+    key_type = models.CharField(max_length=40)  # e.g. ssh-ed25519
+    bits = models.PositiveIntegerField()
+    # `SHA256:<base64>` exactly as `ssh-keygen -lf` prints it.
+    fingerprint = models.CharField(max_length=60)
+    public_key = models.TextField()  # "<type> <base64> [comment]", normalised to one line
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "fingerprint"], name="accounts_sshkey_unique_fingerprint"
+            ),
+            models.UniqueConstraint(
+                fields=["customer", "name"], name="accounts_sshkey_unique_name"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.fingerprint}"

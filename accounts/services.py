@@ -1,15 +1,181 @@
 """Every write to accounts data goes through a function here."""
 
 import logging
+import zoneinfo
+from datetime import datetime
+from importlib import import_module
+from typing import Any
 
+from django.conf import settings
 from django.contrib.sessions.models import Session
+from django.db import IntegrityError, transaction
 from django.utils import timezone
+
+from accounts import events, selectors
+from accounts.exceptions import EmailUnverified, SshKeyDuplicate, TimeZoneUnknown
+from accounts.models import Customer, LoginSession, SshKey, User
+from accounts.ssh_keys import public_key_parse
 
 logger = logging.getLogger(__name__)
 
+CUSTOMER_SETTINGS_FIELDS = (
+    "display_name",
+    "company",
+    "time_zone",
+    "notify_low_balance",
+    "notify_deployment_failed",
+    "notify_ticket_replies",
+)
+
+
+# --- Customers ----------------------------------------------------------------------
+
+
+def customer_create(*, user: User) -> Customer:
+    customer = Customer.objects.create(user=user)
+    logger.info("customer.created", extra={"customer_id": customer.public_id})
+    return customer
+
+
+def customer_update_settings(*, customer: Customer, **changes: Any) -> Customer:
+    unknown = set(changes) - set(CUSTOMER_SETTINGS_FIELDS)
+    if unknown:
+        raise TypeError(f"Not customer settings: {sorted(unknown)}")
+    time_zone = changes.get("time_zone")
+    if time_zone is not None and time_zone not in zoneinfo.available_timezones():
+        raise TimeZoneUnknown(time_zone)
+    for field, value in changes.items():
+        setattr(customer, field, value)
+    customer.save(update_fields=list(changes))
+    return customer
+
+
+def email_verification_require(*, user: User) -> None:
+    """Creating resources or spending money needs a verified address."""
+    if not selectors.email_is_verified(user=user):
+        raise EmailUnverified()
+
+
+# --- Login sessions -----------------------------------------------------------------
+
+
+def login_session_start(
+    *, user: User, session_key: str, ip_address: str | None, user_agent: str
+) -> LoginSession:
+    login_session, _ = LoginSession.objects.update_or_create(
+        session_key=session_key,
+        defaults={
+            "user": user,
+            "created_at": timezone.now(),
+            "last_seen_at": timezone.now(),
+            "ip_address": ip_address,
+            "user_agent": user_agent[:500],
+        },
+    )
+    logger.info("session.started", extra={"session": login_session.public_id})
+    return login_session
+
+
+def login_session_touch(
+    *,
+    user: User,
+    public_id: str | None,
+    session_key: str,
+    ip_address: str | None,
+    user_agent: str,
+    now: datetime,
+) -> str:
+    """Record activity; returns the entry's public id (new if the session had none)."""
+    # By public id: Django gives a session a new key on login and password change.
+    updated = LoginSession.objects.filter(public_id=public_id, user=user).update(
+        session_key=session_key,
+        last_seen_at=now,
+        ip_address=ip_address,
+        user_agent=user_agent[:500],
+    )
+    if updated:
+        assert public_id is not None
+        return public_id
+    login_session = login_session_start(
+        user=user, session_key=session_key, ip_address=ip_address, user_agent=user_agent
+    )
+    return login_session.public_id
+
+
+def login_session_rekey(*, user: User, public_id: str | None, session_key: str) -> None:
+    """The session kept its data under a new key (password change): follow it."""
+    LoginSession.objects.filter(public_id=public_id, user=user).update(session_key=session_key)
+
+
+def login_session_end(*, session_key: str) -> None:
+    """The user logged out: the session is gone, so is its entry."""
+    LoginSession.objects.filter(session_key=session_key).delete()
+
+
+def _session_store_delete(session_key: str) -> None:
+    engine = import_module(settings.SESSION_ENGINE)
+    engine.SessionStore(session_key=session_key).delete()
+
+
+def login_session_revoke(*, login_session: LoginSession) -> None:
+    """End a session from elsewhere: its next request is anonymous, its sockets close."""
+    with transaction.atomic():
+        _session_store_delete(login_session.session_key)
+        login_session.delete()
+        events.publish_login_session_revoked(session_public_id=login_session.public_id)
+    logger.info("session.revoked", extra={"session": login_session.public_id})
+
+
+def login_sessions_revoke_others(*, user: User, keep_session_key: str | None) -> int:
+    others = list(LoginSession.objects.filter(user=user).exclude(session_key=keep_session_key))
+    for login_session in others:
+        login_session_revoke(login_session=login_session)
+    return len(others)
+
 
 def sessions_clear_expired() -> int:
-    """Delete expired login sessions; returns how many went."""
-    deleted, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
+    """Delete expired login sessions and their entries; returns how many went."""
+    with transaction.atomic():
+        deleted, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
+        live_keys = Session.objects.values("session_key")
+        LoginSession.objects.exclude(session_key__in=live_keys).delete()
     logger.info("sessions.cleared_expired", extra={"count": deleted})
     return deleted
+
+
+# --- SSH keys -----------------------------------------------------------------------
+
+
+def ssh_key_create(*, customer: Customer, name: str, public_key: str) -> SshKey:
+    email_verification_require(user=customer.user)
+    parsed = public_key_parse(public_key)
+    name = name.strip() or parsed.comment[:100] or parsed.fingerprint[-12:]
+    existing = SshKey.objects.filter(customer=customer, fingerprint=parsed.fingerprint).first()
+    if existing is not None:
+        raise SshKeyDuplicate(
+            f"You have already added this key as '{existing.name}'.", field="public_key"
+        )
+    try:
+        with transaction.atomic():
+            ssh_key = SshKey.objects.create(
+                customer=customer,
+                name=name,
+                key_type=parsed.key_type,
+                bits=parsed.bits,
+                fingerprint=parsed.fingerprint,
+                public_key=parsed.public_key,
+            )
+    except IntegrityError as error:
+        # The constraints decide; the checks above only make the message friendlier.
+        if "unique_name" in str(error):
+            raise SshKeyDuplicate(f"You already have a key named '{name}'.", field="name") from None
+        raise SshKeyDuplicate("You have already added this key.", field="public_key") from None
+    logger.info(
+        "ssh_key.created", extra={"customer_id": customer.public_id, "ssh_key": ssh_key.public_id}
+    )
+    return ssh_key
+
+
+def ssh_key_delete(*, ssh_key: SshKey) -> None:
+    ssh_key.delete()
+    logger.info("ssh_key.deleted", extra={"ssh_key": ssh_key.public_id})

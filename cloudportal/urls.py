@@ -1,32 +1,34 @@
 """The URL map: pages, admin, the versioned API and its documentation, health probes."""
 
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from cloudportal import health, views
 from cloudportal.api.views import ApiNotFoundApi, ApiRootApi
 
-api_v1_patterns = [
+api_v1_patterns: list[URLPattern | URLResolver] = [
     path("", ApiRootApi.as_view(), name="root"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("", include("accounts.api.urls")),
 ]
 
 urlpatterns = [
     path("", views.landing, name="landing"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(template_name="accounts/login.html"),
-        name="login",
-    ),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/", include("accounts.urls")),
+    path("accounts/", include("allauth.urls")),
+    path("_allauth/", include("allauth.headless.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1_patterns, "api"))),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="api-redoc"),
+    path(
+        "api/auth-docs/",
+        SpectacularRedocView.as_view(url="/_allauth/openapi.json"),
+        name="api-auth-docs",
+    ),
     # Last: anything else under /api/ is a 404 problem, never an HTML page.
     re_path(r"^api/", ApiNotFoundApi.as_view(), name="api-not-found"),
 ]

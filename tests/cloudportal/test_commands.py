@@ -32,6 +32,8 @@ def test_dev_superuser_is_created_once_and_its_login_printed(settings, tmp_path,
     admin = User.objects.get()
     assert admin.is_superuser
     assert admin.check_password(password)
+    assert admin.customer.public_id.startswith("cus_")
+    assert admin.emailaddress_set.get().verified
 
 
 @pytest.mark.django_db

@@ -2,6 +2,7 @@ import os
 import secrets
 from typing import Any
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -27,6 +28,16 @@ class Command(BaseCommand):
                 user.save(update_fields=["password"])
             credentials_file.parent.mkdir(parents=True, exist_ok=True)
             credentials_file.write_text(password)
+        # Staff can try every customer feature, which needs a verified address.
+        EmailAddress.objects.update_or_create(
+            email=DEV_SUPERUSER_EMAIL,
+            defaults={"user": user_model.objects.get(email=DEV_SUPERUSER_EMAIL)},
+            create_defaults={
+                "user": user_model.objects.get(email=DEV_SUPERUSER_EMAIL),
+                "verified": True,
+                "primary": True,
+            },
+        )
         password = credentials_file.read_text().strip()
         self.stdout.write(
             self.style.SUCCESS(

@@ -1,0 +1,82 @@
+from rest_framework import serializers
+
+from accounts.models import Customer, LoginSession
+from accounts.user_agents import user_agent_describe
+
+
+class NotificationPreferences(serializers.Serializer):
+    low_balance = serializers.BooleanField(required=False)
+    deployment_failed = serializers.BooleanField(required=False)
+    ticket_replies = serializers.BooleanField(required=False)
+
+
+class AccountOutput(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    email = serializers.EmailField(source="user.email")
+    email_verified = serializers.SerializerMethodField()
+    display_name = serializers.CharField()
+    company = serializers.CharField()
+    time_zone = serializers.CharField()
+    notifications = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_email_verified(self, customer: Customer) -> bool:
+        return bool(self.context["email_verified"])
+
+    def get_notifications(self, customer: Customer) -> dict[str, bool]:
+        return {
+            "low_balance": customer.notify_low_balance,
+            "deployment_failed": customer.notify_deployment_failed,
+            "ticket_replies": customer.notify_ticket_replies,
+        }
+
+
+class AccountUpdateInput(serializers.Serializer):
+    display_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    company = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    time_zone = serializers.CharField(max_length=64, required=False)
+    notifications = NotificationPreferences(required=False)
+
+
+class LoginSessionOutput(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    created_at = serializers.DateTimeField()
+    last_seen_at = serializers.DateTimeField()
+    ip_address = serializers.IPAddressField(allow_null=True)
+    browser = serializers.SerializerMethodField()
+    operating_system = serializers.SerializerMethodField()
+    user_agent = serializers.CharField()
+    current = serializers.SerializerMethodField(help_text="This is the session making the request.")
+
+    def get_browser(self, login_session: LoginSession) -> str:
+        return user_agent_describe(login_session.user_agent)[0]
+
+    def get_operating_system(self, login_session: LoginSession) -> str:
+        return user_agent_describe(login_session.user_agent)[1]
+
+    def get_current(self, login_session: LoginSession) -> bool:
+        return bool(login_session.session_key == self.context["current_session_key"])
+
+
+class LoginSessionRevokeOthersOutput(serializers.Serializer):
+    revoked = serializers.IntegerField(help_text="How many sessions were ended.")
+
+
+class SshKeyCreateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    public_key = serializers.CharField(
+        max_length=16_384,
+        help_text="One OpenSSH public key line, e.g. 'ssh-ed25519 AAAA… me@laptop'.",
+    )
+
+
+class SshKeyOutput(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    name = serializers.CharField()
+    key_type = serializers.CharField()
+    bits = serializers.IntegerField()
+    fingerprint = serializers.CharField(
+        help_text="SHA256 fingerprint, as `ssh-keygen -lf` prints it."
+    )
+    public_key = serializers.CharField()
+    created_at = serializers.DateTimeField()

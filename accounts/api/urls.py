@@ -1,0 +1,20 @@
+from django.urls import path
+
+from accounts.api import views
+
+urlpatterns = [
+    path("account", views.AccountApi.as_view(), name="account"),
+    path("account/sessions", views.LoginSessionListApi.as_view(), name="account-sessions"),
+    path(
+        "account/sessions/revoke-others",
+        views.LoginSessionRevokeOthersApi.as_view(),
+        name="account-sessions-revoke-others",
+    ),
+    path(
+        "account/sessions/<str:session_id>",
+        views.LoginSessionRevokeApi.as_view(),
+        name="account-session",
+    ),
+    path("ssh-keys", views.SshKeyListCreateApi.as_view(), name="ssh-keys"),
+    path("ssh-keys/<str:ssh_key_id>", views.SshKeyDetailApi.as_view(), name="ssh-key"),
+]

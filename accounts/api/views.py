@@ -1,0 +1,169 @@
+from typing import Any
+
+from django.contrib.auth import logout
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import selectors, services
+from accounts.api.serializers import (
+    AccountOutput,
+    AccountUpdateInput,
+    LoginSessionOutput,
+    LoginSessionRevokeOthersOutput,
+    SshKeyCreateInput,
+    SshKeyOutput,
+)
+from accounts.models import User
+from cloudportal.api.pagination import CursorPagination
+
+NOTIFICATION_FIELDS = {
+    "low_balance": "notify_low_balance",
+    "deployment_failed": "notify_deployment_failed",
+    "ticket_replies": "notify_ticket_replies",
+}
+
+
+def request_user(request: Request) -> User:
+    assert isinstance(request.user, User)  # IsAuthenticated ran first
+    return request.user
+
+
+class AccountApi(APIView):
+    def _render(self, request: Request) -> Response:
+        user = request_user(request)
+        customer = selectors.customer_for_user(user=user)
+        context = {"email_verified": selectors.email_is_verified(user=user)}
+        return Response(AccountOutput(customer, context=context).data)
+
+    @extend_schema(
+        operation_id="account_retrieve",
+        summary="Your account and settings",
+        responses=AccountOutput,
+    )
+    def get(self, request: Request) -> Response:
+        return self._render(request)
+
+    @extend_schema(
+        operation_id="account_update",
+        summary="Change your settings (only the fields sent change)",
+        request=AccountUpdateInput,
+        responses=AccountOutput,
+    )
+    def patch(self, request: Request) -> Response:
+        data = AccountUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        changes: dict[str, Any] = {
+            field: value for field, value in data.validated_data.items() if field != "notifications"
+        }
+        for name, value in data.validated_data.get("notifications", {}).items():
+            changes[NOTIFICATION_FIELDS[name]] = value
+        customer = selectors.customer_for_user(user=request_user(request))
+        services.customer_update_settings(customer=customer, **changes)
+        return self._render(request)
+
+
+class LoginSessionPagination(CursorPagination):
+    ordering = "-created_at"
+
+
+class LoginSessionListApi(APIView):
+    @extend_schema(
+        operation_id="account_sessions_list",
+        summary="Where you are logged in",
+        responses=LoginSessionOutput(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        paginator = LoginSessionPagination()
+        login_sessions = selectors.login_session_list(user=request_user(request))
+        page = paginator.paginate_queryset(login_sessions, request, view=self)
+        context = {"current_session_key": request.session.session_key}
+        return paginator.get_paginated_response(
+            LoginSessionOutput(page, many=True, context=context).data
+        )
+
+
+class LoginSessionRevokeApi(APIView):
+    @extend_schema(
+        operation_id="account_sessions_revoke",
+        summary="Log a session out (its next request is refused)",
+        responses={204: OpenApiResponse(description="The session has ended.")},
+    )
+    def delete(self, request: Request, session_id: str) -> Response:
+        login_session = selectors.login_session_get(
+            user=request_user(request), public_id=session_id
+        )
+        if login_session.session_key == request.session.session_key:
+            logout(request._request)  # ending this very session is a logout
+        else:
+            services.login_session_revoke(login_session=login_session)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LoginSessionRevokeOthersApi(APIView):
+    @extend_schema(
+        operation_id="account_sessions_revoke_others",
+        summary="Log out everywhere else",
+        request=None,
+        responses=LoginSessionRevokeOthersOutput,
+    )
+    def post(self, request: Request) -> Response:
+        revoked = services.login_sessions_revoke_others(
+            user=request_user(request), keep_session_key=request.session.session_key
+        )
+        return Response(LoginSessionRevokeOthersOutput({"revoked": revoked}).data)
+
+
+class SshKeyPagination(CursorPagination):
+    ordering = "-created_at"
+
+
+class SshKeyListCreateApi(APIView):
+    @extend_schema(
+        operation_id="ssh_keys_list", summary="Your SSH keys", responses=SshKeyOutput(many=True)
+    )
+    def get(self, request: Request) -> Response:
+        customer = selectors.customer_for_user(user=request_user(request))
+        paginator = SshKeyPagination()
+        page = paginator.paginate_queryset(
+            selectors.ssh_key_list(customer=customer), request, view=self
+        )
+        return paginator.get_paginated_response(SshKeyOutput(page, many=True).data)
+
+    @extend_schema(
+        operation_id="ssh_keys_create",
+        summary="Add an SSH public key",
+        description=(
+            "Accepts ed25519, ecdsa and rsa (at least 2048 bits) keys in OpenSSH format. "
+            "Needs a verified email address (403 `email_unverified`)."
+        ),
+        request=SshKeyCreateInput,
+        responses={201: SshKeyOutput},
+    )
+    def post(self, request: Request) -> Response:
+        data = SshKeyCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        customer = selectors.customer_for_user(user=request_user(request))
+        ssh_key = services.ssh_key_create(customer=customer, **data.validated_data)
+        return Response(SshKeyOutput(ssh_key).data, status=status.HTTP_201_CREATED)
+
+
+class SshKeyDetailApi(APIView):
+    @extend_schema(operation_id="ssh_keys_retrieve", summary="One SSH key", responses=SshKeyOutput)
+    def get(self, request: Request, ssh_key_id: str) -> Response:
+        customer = selectors.customer_for_user(user=request_user(request))
+        ssh_key = selectors.ssh_key_get(customer=customer, public_id=ssh_key_id)
+        return Response(SshKeyOutput(ssh_key).data)
+
+    @extend_schema(
+        operation_id="ssh_keys_delete",
+        summary="Delete an SSH key (running machines keep it)",
+        responses={204: OpenApiResponse(description="The key is deleted.")},
+    )
+    def delete(self, request: Request, ssh_key_id: str) -> Response:
+        customer = selectors.customer_for_user(user=request_user(request))
+        ssh_key = selectors.ssh_key_get(customer=customer, public_id=ssh_key_id)
+        services.ssh_key_delete(ssh_key=ssh_key)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from accounts import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("settings/", views.settings_page, name="settings"),
+    path("ssh-keys/", views.ssh_keys_page, name="ssh-keys"),
+    path("ssh-keys/<str:ssh_key_id>/delete/", views.ssh_key_delete_page, name="ssh-key-delete"),
+    path("sessions/", views.sessions_page, name="sessions"),
+    path(
+        "sessions/revoke-others/", views.sessions_revoke_others_page, name="sessions-revoke-others"
+    ),
+    path("sessions/<str:session_id>/revoke/", views.session_revoke_page, name="session-revoke"),
+]

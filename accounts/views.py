@@ -1,0 +1,128 @@
+"""Account pages: settings, SSH keys, sessions. Sign-in flows are allauth's own pages."""
+
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts import selectors, services
+from accounts.exceptions import EmailUnverified
+from accounts.forms import CustomerSettingsForm, SshKeyForm
+from accounts.models import User
+from accounts.user_agents import user_agent_describe
+from cloudportal.exceptions import DomainError
+
+SETTINGS_FIELDS = list(CustomerSettingsForm.base_fields)
+
+
+def page_user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)  # login_required ran first
+    return request.user
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def settings_page(request: HttpRequest) -> HttpResponse:
+    customer = selectors.customer_for_user(user=page_user(request))
+    initial = {field: getattr(customer, field) for field in SETTINGS_FIELDS}
+    form = CustomerSettingsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.customer_update_settings(customer=customer, **form.cleaned_data)
+        except DomainError as error:
+            for field, field_errors in (error.errors or {"__all__": [error.detail]}).items():
+                for message in field_errors:
+                    form.add_error(field if field in form.fields else None, message)
+        else:
+            messages.success(request, "Your settings are saved.")
+            return redirect("accounts:settings")
+    return render(
+        request,
+        "accounts/settings.html",
+        {"form": form, "customer": customer, "section": "settings"},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def ssh_keys_page(request: HttpRequest) -> HttpResponse:
+    user = page_user(request)
+    customer = selectors.customer_for_user(user=user)
+    form = SshKeyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            ssh_key = services.ssh_key_create(customer=customer, **form.cleaned_data)
+        except EmailUnverified as error:
+            form.add_error(None, error.detail)
+        except DomainError as error:
+            for field, field_errors in (error.errors or {"public_key": [error.detail]}).items():
+                for message in field_errors:
+                    form.add_error(field, message)
+        else:
+            messages.success(request, f"SSH key '{ssh_key.name}' added.")
+            return redirect("accounts:ssh-keys")
+    return render(
+        request,
+        "accounts/ssh_keys.html",
+        {
+            "form": form,
+            "ssh_keys": selectors.ssh_key_list(customer=customer),
+            "email_verified": selectors.email_is_verified(user=user),
+            "section": "ssh-keys",
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def ssh_key_delete_page(request: HttpRequest, ssh_key_id: str) -> HttpResponse:
+    customer = selectors.customer_for_user(user=page_user(request))
+    ssh_key = selectors.ssh_key_get(customer=customer, public_id=ssh_key_id)
+    if request.method == "POST":
+        services.ssh_key_delete(ssh_key=ssh_key)
+        messages.success(request, f"SSH key '{ssh_key.name}' deleted.")
+        return redirect("accounts:ssh-keys")
+    return render(
+        request, "accounts/ssh_key_delete.html", {"ssh_key": ssh_key, "section": "ssh-keys"}
+    )
+
+
+@login_required
+def sessions_page(request: HttpRequest) -> HttpResponse:
+    login_sessions = [
+        (login_session, *user_agent_describe(login_session.user_agent))
+        for login_session in selectors.login_session_list(user=page_user(request))
+    ]
+    return render(
+        request,
+        "accounts/sessions.html",
+        {
+            "login_sessions": login_sessions,
+            "current_session_key": request.session.session_key,
+            "section": "sessions",
+        },
+    )
+
+
+@login_required
+@require_POST
+def session_revoke_page(request: HttpRequest, session_id: str) -> HttpResponse:
+    login_session = selectors.login_session_get(user=page_user(request), public_id=session_id)
+    if login_session.session_key == request.session.session_key:
+        logout(request)
+        return redirect("account_login")
+    services.login_session_revoke(login_session=login_session)
+    messages.success(request, "That session is logged out.")
+    return redirect("accounts:sessions")
+
+
+@login_required
+@require_POST
+def sessions_revoke_others_page(request: HttpRequest) -> HttpResponse:
+    revoked = services.login_sessions_revoke_others(
+        user=page_user(request), keep_session_key=request.session.session_key
+    )
+    messages.success(request, f"Logged out {revoked} other session{'s' if revoked != 1 else ''}.")
+    return redirect("accounts:sessions")
