@@ -39,6 +39,11 @@ class Schedule:
 
 PERIODIC_TASKS: tuple[Schedule, ...] = (
     Schedule(
+        name="api: purge expired idempotency keys",
+        task="cloudportal.idempotency_keys_purge",
+        when=Cron(minute="7"),
+    ),
+    Schedule(
         name="accounts: clear expired sessions",
         task="accounts.sessions_clear_expired",
         when=Cron(minute="17", hour="3"),

@@ -17,6 +17,7 @@ from accounts.api.serializers import (
     SshKeyOutput,
 )
 from accounts.models import User
+from cloudportal.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from cloudportal.api.pagination import CursorPagination
 
 NOTIFICATION_FIELDS = {
@@ -29,6 +30,10 @@ NOTIFICATION_FIELDS = {
 def request_user(request: Request) -> User:
     assert isinstance(request.user, User)  # IsAuthenticated ran first
     return request.user
+
+
+def request_customer_id(request: Request) -> int:
+    return selectors.customer_for_user(user=request_user(request)).pk
 
 
 class AccountApi(APIView):
@@ -140,8 +145,10 @@ class SshKeyListCreateApi(APIView):
             "Needs a verified email address (403 `email_unverified`)."
         ),
         request=SshKeyCreateInput,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={201: SshKeyOutput},
     )
+    @idempotent(customer_id=request_customer_id)
     def post(self, request: Request) -> Response:
         data = SshKeyCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
