@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     # the portal
     "cloudportal",
     "accounts",
+    "catalog",
 ]
 
 MIDDLEWARE = [

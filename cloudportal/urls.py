@@ -2,15 +2,16 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from cloudportal import health, views
 from cloudportal.api.views import ApiNotFoundApi, ApiRootApi
 
-api_v1_patterns = [
+api_v1_patterns: list[URLPattern | URLResolver] = [
     path("", ApiRootApi.as_view(), name="root"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("catalog/", include(("catalog.api.urls", "catalog"))),
 ]
 
 urlpatterns = [
