@@ -110,6 +110,8 @@ class StorageProfile(CatalogObject):
                 & Q(min_size_gb__lte=F("default_size_gb"))
                 & Q(default_size_gb__lte=F("max_size_gb")),
                 name="catalog_storageprofile_sizes_ordered",
+                violation_error_message="Sizes must satisfy 1 <= min_size_gb <= "
+                "default_size_gb <= max_size_gb.",
             ),
             models.CheckConstraint(
                 condition=Q(price_per_gb_month__gte=0),

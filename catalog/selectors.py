@@ -97,7 +97,7 @@ def _offerable_list(
     )
     if not include_unavailable or available is True:
         objects = objects.filter(is_active=True, offered_somewhere=True)
-    elif available is False:
+    if available is False:
         objects = objects.exclude(is_active=True, offered_somewhere=True)
     if region is not None:
         in_region = mappings.filter(region__slug=region, **{owner_field: OuterRef("pk")})
