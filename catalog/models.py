@@ -50,6 +50,12 @@ class Region(CatalogObject):
         max_length=64, help_text="OpenStack region name in that cloud (for example `RegionOne`)."
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.AVAILABLE)
+    network = models.CharField(
+        max_length=128, default="private", help_text="Tenant network for the VMs' ports."
+    )
+    external_network = models.CharField(
+        max_length=128, default="public", help_text="External network for floating IPs."
+    )
 
     class Meta(CatalogObject.Meta):
         constraints = [

@@ -27,6 +27,7 @@ from catalog.models import (
     StorageProfile,
 )
 from catalog.pricing import PriceQuote, price_quote
+from heat.rendering import ServerSpec
 
 T = TypeVar("T")
 CatalogT = TypeVar("CatalogT", InstanceType, Image, StorageProfile)
@@ -217,14 +218,16 @@ def offer_list(*, region: str | None = None) -> list[RegionOffer]:
 class ResolvedDeploymentSpec:
     """A deployment's catalog choices resolved into plain OpenStack values and a price.
 
-    Slugs are the public ids the customer chose; `cloud`/`region_name`, `flavor`,
-    `glance_image` and `volume_type` are what the Heat adapter needs. Without a data
-    volume, `storage_profile` and `volume_type` are None and `volume_size_gb` is 0.
+    Slugs are the public ids the customer chose; `cloud`/`region_name`, the networks,
+    `flavor`, `glance_image` and `volume_type` are what the Heat adapter needs. Without a
+    data volume, `storage_profile` and `volume_type` are None and `volume_size_gb` is 0.
     """
 
     region: str
     cloud: str
     region_name: str
+    network: str
+    external_network: str
     instance_type: str
     flavor: str
     image: str
@@ -235,6 +238,24 @@ class ResolvedDeploymentSpec:
     volume_type: str | None
     volume_size_gb: int
     price: PriceQuote
+
+    def server_spec(
+        self, *, name: str, ssh_public_keys: tuple[str, ...], tags: tuple[str, ...]
+    ) -> ServerSpec:
+        """The renderer's input (`heat.rendering.stack_render`) for this spec."""
+        return ServerSpec(
+            name=name,
+            flavor=self.flavor,
+            image=self.glance_image,
+            login_user=self.login_user,
+            ssh_public_keys=ssh_public_keys,
+            private_network=self.network,
+            public_network=self.external_network,
+            volume_type=self.volume_type,
+            volume_size_gb=self.volume_size_gb,
+            os_family=self.os_family,
+            tags=tags,
+        )
 
 
 def _slugs(values: QuerySet[Any], field: str) -> str:
@@ -332,6 +353,8 @@ def deployment_spec_resolve(
         region=region_row.slug,
         cloud=region_row.cloud,
         region_name=region_row.region_name,
+        network=region_row.network,
+        external_network=region_row.external_network,
         instance_type=type_mapping.instance_type.slug,
         flavor=type_mapping.flavor,
         image=image_mapping.image.slug,

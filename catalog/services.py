@@ -90,7 +90,11 @@ class _Kind:
 
 
 _KINDS = (
-    _Kind("regions", Region, ("name", "cloud", "region_name", "status")),
+    _Kind(
+        "regions",
+        Region,
+        ("name", "cloud", "region_name", "status", "network", "external_network"),
+    ),
     _Kind(
         "instance_types",
         InstanceType,

@@ -122,6 +122,8 @@ def region_entry():
         "cloud": "devcloud",
         "region_name": "RegionOne",
         "status": "available",
+        "network": "private",
+        "external_network": "public",
     }
 
 

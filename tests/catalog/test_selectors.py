@@ -14,6 +14,7 @@ from catalog.pricing import (
     price_quote,
 )
 from catalog.selectors import ResolvedDeploymentSpec, deployment_spec_resolve
+from heat.rendering import ServerSpec
 
 pytestmark = pytest.mark.django_db
 
@@ -32,6 +33,8 @@ def test_a_spec_resolves_into_openstack_values_and_a_price(seeded, django_assert
         region="us-east-1",
         cloud="devcloud",
         region_name="RegionTwo",
+        network="private",
+        external_network="public",
         instance_type="h100-8x",
         flavor="g1.h100x8",
         image="ubuntu-22.04-cuda-12.4",
@@ -48,6 +51,31 @@ def test_a_spec_resolves_into_openstack_values_and_a_price(seeded, django_assert
         ),
     )
     assert spec.price.total == PriceLine(hourly=Decimal("22.056986"), monthly=Decimal("16101.6"))
+
+
+def test_a_resolved_spec_becomes_the_renderers_input(seeded):
+    spec = deployment_spec_resolve(
+        region="eu-central-1",
+        instance_type="l40s-2x",
+        image="ubuntu-22.04-cuda-12.4",
+        storage_profile="standard-hdd",
+    )
+
+    assert spec.server_spec(
+        name="vm-1", ssh_public_keys=("ssh-ed25519 AAAA a@b",), tags=("cloudportal", "dep_x")
+    ) == ServerSpec(
+        name="vm-1",
+        flavor="g1.l40sx2",
+        image="ubuntu-22.04-cuda-12.4-20261101",
+        login_user="ubuntu",
+        ssh_public_keys=("ssh-ed25519 AAAA a@b",),
+        private_network="private",
+        public_network="public",
+        volume_type="standard",
+        volume_size_gb=500,
+        os_family="linux",
+        tags=("cloudportal", "dep_x"),
+    )
 
 
 def test_a_spec_without_storage_has_no_volume(seeded):

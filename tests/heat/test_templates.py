@@ -205,18 +205,8 @@ def test_every_seeded_catalog_combination_renders():
                         storage_profile=profile.slug if profile else None,
                     )
                     rendered = stack_render(
-                        ServerSpec(
-                            name="vm-1",
-                            flavor=resolved.flavor,
-                            image=resolved.glance_image,
-                            login_user=resolved.login_user,
-                            ssh_public_keys=KEYS[:1],
-                            private_network="tenant-net",
-                            public_network="public",
-                            volume_type=resolved.volume_type,
-                            volume_size_gb=resolved.volume_size_gb,
-                            os_family=resolved.os_family,
-                            tags=("cloudportal", "dep_x"),
+                        resolved.server_spec(
+                            name="vm-1", ssh_public_keys=KEYS[:1], tags=("cloudportal", "dep_x")
                         )
                     )
                     assert template_validate(rendered.template) == []
