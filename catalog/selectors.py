@@ -27,7 +27,7 @@ from catalog.models import (
     StorageProfile,
 )
 from catalog.pricing import PriceQuote, price_quote
-from heat.rendering import ServerSpec
+from heat.rendering import TEMPLATE_BY_OS_FAMILY, ServerSpec
 
 T = TypeVar("T")
 CatalogT = TypeVar("CatalogT", InstanceType, Image, StorageProfile)
@@ -314,6 +314,11 @@ def deployment_spec_resolve(
         errors["image"] = [
             f"Image {image!r} is not offered in region {region!r}. "
             f"Offered there: {_slugs(offered_images, 'image__slug')}."
+        ]
+    elif image_mapping.image.os_family not in TEMPLATE_BY_OS_FAMILY:
+        errors["image"] = [
+            f"Image {image!r} cannot be launched yet: there is no "
+            f"{image_mapping.image.os_family} template."
         ]
 
     storage_mapping: RegionStorageProfile | None = None

@@ -108,6 +108,23 @@ def test_retired_objects_and_mappings_are_not_offered(seeded):
     ]
 
 
+def test_an_image_without_a_template_for_its_os_family_is_refused(seeded):
+    from catalog.models import Region
+    from tests.catalog.factories import ImageFactory, RegionImageFactory
+
+    windows = ImageFactory(slug="windows-2022", os_family="windows", login_user="Admin")
+    RegionImageFactory(region=Region.objects.get(slug="eu-central-1"), image=windows)
+
+    with pytest.raises(CatalogChoiceNotOffered) as raised:
+        deployment_spec_resolve(
+            region="eu-central-1", instance_type="h100-1x", image="windows-2022"
+        )
+
+    assert raised.value.errors == {
+        "image": ["Image 'windows-2022' cannot be launched yet: there is no windows template."]
+    }
+
+
 @pytest.mark.parametrize(
     ("monthly", "hourly"),
     [
