@@ -8,11 +8,10 @@ money checks verification itself (`services.email_verification_require`).
 
 from typing import Any
 
-from allauth.account import stages
 from allauth.account.adapter import DefaultAccountAdapter
 from django.db import transaction
 from django.forms import Form
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 
 from accounts import services
 from accounts.models import User
@@ -27,18 +26,10 @@ class AccountAdapter(DefaultAccountAdapter):
         return saved
 
     def get_login_stages(self) -> list[str]:
+        # A dotted path: allauth imports stages late, and importing them early is circular.
         return [
-            "accounts.allauth.EmailVerificationAtSignupStage"
+            "accounts.stages.EmailVerificationAtSignupStage"
             if path == "allauth.account.stages.EmailVerificationStage"
             else path
             for path in super().get_login_stages()
         ]
-
-
-class EmailVerificationAtSignupStage(stages.EmailVerificationStage):
-    """Mandatory verification for the sign-up login only (see the module docstring)."""
-
-    def handle(self) -> tuple[HttpResponse | None, bool]:
-        if self.login.signup:
-            return super().handle()
-        return None, True

@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     # the portal
     "cloudportal",
     "accounts",
+    "catalog",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,1 @@
+"""The catalog: regions, GPU types, images, storage profiles, prices, OpenStack mappings."""

@@ -1,0 +1,63 @@
+"""The one place catalog prices are converted and rounded.
+
+Rule: a month is 730 hours (8,760 hours a year / 12). A per-month price becomes an hourly
+price by dividing by 730; an hourly price becomes a monthly estimate by multiplying by
+730. Every computed figure is rounded half-up to micro-units (6 decimal places, 1 USD =
+1,000,000), the ledger's unit, once, at the end of the computation. Prices are
+`Decimal` from the database to the API; floats never touch them.
+"""
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+CURRENCY = "USD"
+HOURS_PER_MONTH = Decimal(730)
+MICRO = Decimal("0.000001")
+
+
+def price_quantize(amount: Decimal) -> Decimal:
+    """Round a computed price to micro-units, half up."""
+    return amount.quantize(MICRO, rounding=ROUND_HALF_UP)
+
+
+def price_monthly_to_hourly(monthly: Decimal) -> Decimal:
+    return price_quantize(monthly / HOURS_PER_MONTH)
+
+
+def price_hourly_to_monthly(hourly: Decimal) -> Decimal:
+    return price_quantize(hourly * HOURS_PER_MONTH)
+
+
+@dataclass(frozen=True)
+class PriceLine:
+    hourly: Decimal
+    monthly: Decimal
+
+
+@dataclass(frozen=True)
+class PriceQuote:
+    """What a configuration costs: compute + storage, per hour and per (730-hour) month."""
+
+    currency: str
+    compute: PriceLine
+    storage: PriceLine
+    total: PriceLine
+
+
+def price_quote(
+    *, instance_hourly_price: Decimal, price_per_gb_month: Decimal | None, size_gb: int
+) -> PriceQuote:
+    """Price a configuration; storage is free of charge when there is no volume."""
+    compute = PriceLine(
+        hourly=price_quantize(instance_hourly_price),
+        monthly=price_hourly_to_monthly(instance_hourly_price),
+    )
+    storage_monthly = (price_per_gb_month or Decimal(0)) * size_gb
+    storage = PriceLine(
+        hourly=price_monthly_to_hourly(storage_monthly),
+        monthly=price_quantize(storage_monthly),
+    )
+    total = PriceLine(
+        hourly=compute.hourly + storage.hourly, monthly=compute.monthly + storage.monthly
+    )
+    return PriceQuote(currency=CURRENCY, compute=compute, storage=storage, total=total)

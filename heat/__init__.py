@@ -1,0 +1,1 @@
+"""OpenStack adapter: HOT template library, rendering and validation, the Heat client, devcloud."""
