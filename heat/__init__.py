@@ -1,0 +1,1 @@
+"""OpenStack adapter: typed Heat calls through openstacksdk, and devcloud, a local cloud."""
