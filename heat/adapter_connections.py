@@ -182,7 +182,10 @@ def connect(region: RegionRef, *, timeout: float | None = None) -> Connection:
 def connection_for(region: RegionRef, *, timeout: float | None = None) -> Connection:
     """This process's connection to a region, made once (and again after a fork)."""
     timeout = timeout if timeout is not None else float(settings.OPENSTACK_API_TIMEOUT)
-    key = (os.getpid(), settings.OPENSTACK_CLOUDS_YAML, region, timeout)
+    path = clouds_yaml_path()
+    # A rewritten clouds.yaml (new credentials, a restarted devcloud) means new connections.
+    version = path.stat().st_mtime_ns if path.exists() else 0
+    key = (os.getpid(), str(path), version, region, timeout)
     with _connections_lock:
         connection = _connections.get(key)
         if connection is None:
