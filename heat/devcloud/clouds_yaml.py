@@ -16,9 +16,14 @@ from heat.devcloud import store as seed
 CLOUD_NAME = "devcloud"
 
 
-def clouds_config(url: str, regions: tuple[str, ...] = seed.DEFAULT_REGIONS) -> dict[str, Any]:
+def clouds_config(
+    url: str,
+    regions: tuple[str, ...] = seed.DEFAULT_REGIONS,
+    *,
+    application_credential_cloud: bool = False,
+) -> dict[str, Any]:
     auth_url = f"{url.rstrip('/')}/v3"
-    return {
+    config: dict[str, Any] = {
         "clouds": {
             # The portal's cloud: a password-based service user, as a real cloud needs.
             CLOUD_NAME: {
@@ -35,27 +40,34 @@ def clouds_config(url: str, regions: tuple[str, ...] = seed.DEFAULT_REGIONS) -> 
                 "interface": "public",
                 "identity_api_version": 3,
             },
-            # Only to show what Heat does with application credentials (it refuses them).
-            f"{CLOUD_NAME}-appcred": {
-                "auth_type": "v3applicationcredential",
-                "auth": {
-                    "auth_url": auth_url,
-                    "application_credential_id": seed.APP_CREDENTIAL_ID,
-                    "application_credential_secret": seed.APP_CREDENTIAL_SECRET,
-                },
-                "regions": list(regions),
-                "interface": "public",
-                "identity_api_version": 3,
-            },
         }
     }
+    if application_credential_cloud:
+        # Only to show what Heat does with application credentials (it refuses them).
+        config["clouds"][f"{CLOUD_NAME}-appcred"] = {
+            "auth_type": "v3applicationcredential",
+            "auth": {
+                "auth_url": auth_url,
+                "application_credential_id": seed.APP_CREDENTIAL_ID,
+                "application_credential_secret": seed.APP_CREDENTIAL_SECRET,
+            },
+            "regions": list(regions),
+            "interface": "public",
+            "identity_api_version": 3,
+        }
+    return config
 
 
 def write_clouds_yaml(
-    path: Path, url: str, regions: tuple[str, ...] = seed.DEFAULT_REGIONS
+    path: Path,
+    url: str,
+    regions: tuple[str, ...] = seed.DEFAULT_REGIONS,
+    *,
+    application_credential_cloud: bool = False,
 ) -> Path:
+    config = clouds_config(url, regions, application_credential_cloud=application_credential_cloud)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(clouds_config(url, regions), sort_keys=False))
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
 

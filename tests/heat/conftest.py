@@ -98,7 +98,9 @@ def stop_devcloud(process: subprocess.Popen) -> None:
 def devcloud(tmp_path_factory):
     directory = tmp_path_factory.mktemp("devcloud")
     process, url = start_devcloud(directory / "devcloud.json")
-    clouds_yaml = write_clouds_yaml(directory / "clouds.yaml", url)
+    clouds_yaml = write_clouds_yaml(
+        directory / "clouds.yaml", url, application_credential_cloud=True
+    )
     yield Devcloud(url=url, clouds_yaml=clouds_yaml, process=process)
     stop_devcloud(process)
 
