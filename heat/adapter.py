@@ -28,7 +28,7 @@ from heat.adapter_types import (
     StackResource,
     StackSummary,
 )
-from heat.exceptions import OpenStackError, StackConflict, StackNotFound
+from heat.exceptions import OpenStackError, StackNotFound
 
 __all__ = [
     "RegionRef",
@@ -304,7 +304,3 @@ def region_check(region: RegionRef) -> None:
         sdk_exceptions.raise_from_response(response)
 
     call("region_check", region, probe, retry=False, timeout=HEALTH_TIMEOUT_SECONDS)
-
-
-# StackConflict is part of this module's contract (delete and create raise it).
-_ = StackConflict

@@ -105,5 +105,9 @@ class ResourceProgress:
 
     @property
     def complete(self) -> int:
-        return sum(1 for resource in self.resources if resource.status.endswith("_COMPLETE")
-                   and not resource.status.startswith("INIT"))  # fmt: skip
+        # INIT_COMPLETE means "not started yet" in Heat's resource list.
+        return sum(
+            1
+            for resource in self.resources
+            if resource.status.endswith("_COMPLETE") and not resource.status.startswith("INIT")
+        )

@@ -25,6 +25,12 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+def pytest_configure(config):
+    # openstacksdk's own deprecation notices about its internals, not about our calls.
+    config.addinivalue_line("filterwarnings", "ignore::openstack.warnings.RemovedInSDK50Warning")
+    config.addinivalue_line("filterwarnings", "ignore::openstack.warnings.RemovedInSDK60Warning")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -238,3 +238,24 @@ def test_every_call_is_logged_with_operation_region_outcome_and_duration(cloud, 
         ("stack_find", "RegionOne", "ok"),
     ]
     assert all(r.cloud == "devcloud" and r.duration_ms >= 0 for r in calls)
+
+
+def test_a_5xx_on_create_is_retried_once_the_name_is_known_free(cloud, devcloud, create):
+    devcloud.faults(http=[{"method": "POST", "path": "/stacks", "status": 503, "count": 1}])
+
+    ref = create()
+
+    assert [r["status"] for r in devcloud.requests("POST", "/stacks")] == [503, 201]
+    assert adapter.stack_find(region=cloud, name="dep-faults").ref == ref
+
+
+def test_create_while_a_same_named_stack_is_deleting_is_a_conflict(cloud, devcloud, create):
+    old = create()
+    adapter.stack_delete(region=cloud, stack=old)
+
+    with pytest.raises(StackConflict) as raised:
+        create()
+
+    assert raised.value.cloud_error_type == "StackExists"
+    devcloud.advance(60)
+    assert create() != old
