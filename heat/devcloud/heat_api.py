@@ -22,7 +22,6 @@ SORT_KEYS = {
     "creation_time": "created_at",
     "updated_time": "updated_at",
 }
-UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class HeatApi:
