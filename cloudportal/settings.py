@@ -342,6 +342,18 @@ READINESS_CHECKS: dict[str, str] = {
     "broker": "cloudportal.health.check_broker",
 }
 
+# --- OpenStack (heat/) ----------------------------------------------------------------
+
+# A standard clouds.yaml with the portal's clouds and regions; empty: no cloud configured.
+OPENSTACK_CLOUDS_YAML: str = env.str("OPENSTACK_CLOUDS_YAML", default="")
+OPENSTACK_API_TIMEOUT: float = env.float("OPENSTACK_API_TIMEOUT", default=30.0)
+# Transient failures are retried with jittered exponential backoff within this many seconds.
+OPENSTACK_RETRY_BUDGET: float = env.float("OPENSTACK_RETRY_BUDGET", default=20.0)
+OPENSTACK_RETRY_BASE_DELAY: float = env.float("OPENSTACK_RETRY_BASE_DELAY", default=0.5)
+OPENSTACK_RETRY_MAX_DELAY: float = env.float("OPENSTACK_RETRY_MAX_DELAY", default=8.0)
+if OPENSTACK_CLOUDS_YAML:
+    READINESS_CHECKS["openstack"] = "heat.health.check_regions"
+
 # --- Logging ------------------------------------------------------------------------
 
 LOG_LEVEL: str = env.str("DJANGO_LOG_LEVEL", default="INFO")

@@ -1,1 +1,1 @@
-"""OpenStack adapter: HOT template library, rendering and validation, the Heat client, devcloud."""
+"""OpenStack adapter: HOT templates and rendering, typed Heat calls (openstacksdk), devcloud."""

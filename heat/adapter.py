@@ -1,0 +1,306 @@
+"""The OpenStack adapter: typed Heat operations for the portal's services.
+
+Every function takes a `RegionRef` (cloud + region from clouds.yaml), returns frozen
+dataclasses from `heat.adapter_types`, and raises only `heat.exceptions` errors. Callers
+resolve catalog choices into plain values first: this module knows no domain app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import yaml
+from openstack import exceptions as sdk_exceptions
+from openstack.connection import Connection
+from openstack.orchestration.v1.stack import Stack as SdkStack
+
+from heat.adapter_connections import configured_regions
+from heat.adapter_errors import call
+from heat.adapter_types import (
+    RegionRef,
+    ResourceProgress,
+    Stack,
+    StackEvent,
+    StackOutput,
+    StackRef,
+    StackResource,
+    StackSummary,
+)
+from heat.exceptions import OpenStackError, StackNotFound
+
+__all__ = [
+    "RegionRef",
+    "ResourceProgress",
+    "Stack",
+    "StackEvent",
+    "StackOutput",
+    "StackRef",
+    "StackResource",
+    "StackSummary",
+    "configured_regions",
+    "region_check",
+    "stack_create",
+    "stack_delete",
+    "stack_events",
+    "stack_find",
+    "stack_get",
+    "stack_resources",
+    "stack_resume",
+    "stack_suspend",
+    "stacks_list",
+    "template_validate",
+]
+
+HEALTH_TIMEOUT_SECONDS = 2.0
+
+
+class _TemplateLoader(yaml.SafeLoader):
+    """YAML as Heat reads it: `heat_template_version: 2021-04-16` stays a string."""
+
+
+_TemplateLoader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _template_dict(template: Mapping[str, Any] | str) -> dict[str, Any]:
+    if isinstance(template, str):
+        loaded = yaml.load(template, Loader=_TemplateLoader)  # noqa: S506 - a SafeLoader
+        return dict(loaded) if isinstance(loaded, dict) else {"template": loaded}
+    return dict(template)
+
+
+def _time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.strptime(value.rstrip("Z")[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+
+
+def _summary_fields(stack: SdkStack) -> dict[str, Any]:
+    return {
+        "id": str(stack.id),
+        "name": str(stack.name),
+        "status": str(stack.status or ""),
+        "status_reason": str(stack.status_reason or ""),
+        "tags": tuple(stack.tags or ()),
+        "created_at": _time(stack.created_at),
+        "updated_at": _time(stack.updated_at),
+    }
+
+
+def _stack(stack: SdkStack) -> Stack:
+    outputs = tuple(
+        StackOutput(
+            key=str(item.get("output_key")),
+            value=item.get("output_value"),
+            description=str(item.get("description") or ""),
+            error=item.get("output_error"),
+        )
+        for item in (stack.outputs or [])
+    )
+    return Stack(**_summary_fields(stack), outputs=outputs)
+
+
+def _existing(stack: StackRef) -> SdkStack:
+    # With id and name known, openstacksdk addresses /stacks/<name>/<id> without a lookup.
+    return SdkStack.existing(id=stack.id, name=stack.name)
+
+
+def stack_create(
+    *,
+    region: RegionRef,
+    name: str,
+    template: Mapping[str, Any] | str,
+    parameters: Mapping[str, Any],
+    tags: Sequence[str],
+    timeout_minutes: int,
+    environment: Mapping[str, Any] | None = None,
+    files: Mapping[str, str] | None = None,
+) -> StackRef:
+    """Create a stack, rollback disabled; idempotent by name.
+
+    The name is the idempotency key (derived from the deployment by the caller): when a
+    create is ambiguous (a 5xx or timeout after Heat may have acted), the retry first looks
+    the name up, and a 409 "already exists" adopts the existing stack — so a retried create
+    never makes a second stack. A same-named stack that is being deleted is a conflict.
+    """
+    body = _template_dict(template)
+    extra: dict[str, Any] = {}
+    if environment is not None:
+        extra["environment"] = dict(environment)
+    if files is not None:
+        extra["files"] = dict(files)
+
+    def create(connection: Connection) -> StackRef:
+        try:
+            created = connection.orchestration.create_stack(
+                name=name,
+                template=body,
+                parameters=dict(parameters),
+                timeout_mins=timeout_minutes,
+                is_rollback_disabled=True,
+                # Heat splits tags on commas: a JSON list is refused with 400 AttributeError.
+                tags=",".join(tags),
+                **extra,
+            )
+        except sdk_exceptions.ConflictException:
+            existing = _adoptable(connection)
+            if existing is None:
+                raise
+            return existing
+        return StackRef(id=str(created.id), name=str(created.name or name))
+
+    def _adoptable(connection: Connection) -> StackRef | None:
+        found = connection.orchestration.find_stack(name, ignore_missing=True)
+        if found is None or str(found.status or "").startswith("DELETE"):
+            return None
+        return StackRef(id=str(found.id), name=str(found.name))
+
+    def after_ambiguous_failure(error: OpenStackError) -> StackRef | None:
+        return call("stack_find", region, _adoptable, retry=False)
+
+    return call("stack_create", region, create, on_retry=after_ambiguous_failure)
+
+
+def stack_get(*, region: RegionRef, stack: StackRef) -> Stack:
+    """Status, reason and outputs; StackNotFound once the stack is gone (DELETE_COMPLETE)."""
+    return call(
+        "stack_get",
+        region,
+        lambda connection: _stack(connection.orchestration.get_stack(_existing(stack))),
+    )
+
+
+def stack_find(*, region: RegionRef, name: str) -> Stack | None:
+    """The live stack with this name, or None (a deleted stack's name finds nothing)."""
+
+    def find(connection: Connection) -> Stack | None:
+        found = connection.orchestration.find_stack(name, ignore_missing=True)
+        return _stack(found) if found is not None else None
+
+    return call("stack_find", region, find)
+
+
+def stacks_list(
+    *, region: RegionRef, tags: Sequence[str], page_size: int = 200
+) -> tuple[StackSummary, ...]:
+    """Every live stack carrying all `tags`, across all pages: the reconciler's bulk read."""
+
+    def list_stacks(connection: Connection) -> tuple[StackSummary, ...]:
+        # A list, not a string: openstacksdk joins lists, but splits a string per character.
+        stacks = connection.orchestration.stacks(tags=list(tags), limit=page_size)
+        unique = {str(stack.id): StackSummary(**_summary_fields(stack)) for stack in stacks}
+        return tuple(unique.values())
+
+    return call("stacks_list", region, list_stacks)
+
+
+def stack_events(
+    *, region: RegionRef, stack: StackRef, since_event_id: str | None = None
+) -> tuple[StackEvent, ...]:
+    """Events after `since_event_id`, oldest first, each id once.
+
+    Heat restarts the list from the beginning when the marker is unknown (purged), so the
+    result may repeat events the caller already has: store them idempotently by id.
+    """
+
+    def events(connection: Connection) -> tuple[StackEvent, ...]:
+        query: dict[str, Any] = {"sort_dir": "asc"}
+        if since_event_id:
+            query["marker"] = since_event_id
+        seen: dict[str, StackEvent] = {}
+        for event in connection.orchestration.stack_events(_existing(stack), **query):
+            event_id = str(event.id)
+            if event_id == since_event_id or event_id in seen:
+                continue
+            seen[event_id] = StackEvent(
+                id=event_id,
+                time=_time(event.event_time),
+                resource_name=str(event.resource_name or ""),
+                resource_status=str(event.resource_status or ""),
+                reason=str(event.resource_status_reason or ""),
+                physical_resource_id=str(event.physical_resource_id or ""),
+                is_stack_event=event.resource_name == stack.name
+                and event.physical_resource_id == stack.id,
+            )
+        return tuple(seen.values())
+
+    return call("stack_events", region, events)
+
+
+def stack_resources(*, region: RegionRef, stack: StackRef) -> ResourceProgress:
+    """The stack's resources and their states, for a progress count."""
+
+    def resources(connection: Connection) -> ResourceProgress:
+        items = connection.orchestration.resources(_existing(stack))
+        return ResourceProgress(
+            resources=tuple(
+                StackResource(
+                    name=str(item.name),
+                    type=str(item.resource_type or ""),
+                    status=str(item.status or ""),
+                    reason=str(item.status_reason or ""),
+                    physical_id=str(item.physical_resource_id or ""),
+                )
+                for item in items
+            )
+        )
+
+    return call("stack_resources", region, resources)
+
+
+def stack_delete(*, region: RegionRef, stack: StackRef) -> bool:
+    """Ask Heat to delete; False when the stack was already gone (404 is success).
+
+    Deleting while CREATE_IN_PROGRESS is accepted (Heat cancels the create). A 409 is
+    retried inside the budget, then raised as StackConflict for the caller to retry later.
+    """
+
+    def delete(connection: Connection) -> bool:
+        connection.orchestration.delete_stack(_existing(stack), ignore_missing=False)
+        return True
+
+    try:
+        return call("stack_delete", region, delete, retry_conflicts=True)
+    except StackNotFound:
+        return False
+
+
+def stack_suspend(*, region: RegionRef, stack: StackRef) -> None:
+    call(
+        "stack_suspend",
+        region,
+        lambda connection: connection.orchestration.suspend_stack(_existing(stack)),
+    )
+
+
+def stack_resume(*, region: RegionRef, stack: StackRef) -> None:
+    call(
+        "stack_resume",
+        region,
+        lambda connection: connection.orchestration.resume_stack(_existing(stack)),
+    )
+
+
+def template_validate(*, region: RegionRef, template: Mapping[str, Any] | str) -> tuple[str, ...]:
+    """Heat's own validation of a template; returns its parameter names."""
+    body = _template_dict(template)
+
+    def validate(connection: Connection) -> tuple[str, ...]:
+        result = connection.orchestration.validate_template(body)
+        return tuple((result.parameters or {}).keys())
+
+    return call("template_validate", region, validate)
+
+
+def region_check(region: RegionRef) -> None:
+    """One cheap authenticated Heat read, no retries: raises when the region fails."""
+
+    def probe(connection: Connection) -> None:
+        response = connection.orchestration.get("/stacks", params={"limit": 1})
+        sdk_exceptions.raise_from_response(response)
+
+    call("region_check", region, probe, retry=False, timeout=HEALTH_TIMEOUT_SECONDS)
