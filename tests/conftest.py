@@ -2,6 +2,8 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+pytest_plugins = ["tests.devcloud"]
+
 
 @pytest.fixture(autouse=True)
 def _empty_cache():

@@ -8,7 +8,7 @@ import requests
 
 from heat import adapter
 from heat.devcloud.clouds_yaml import write_clouds_yaml
-from tests.heat.conftest import ROOT, start_devcloud, stop_devcloud
+from tests.devcloud import ROOT, start_devcloud, stop_devcloud
 
 
 def test_a_restarted_devcloud_still_has_its_stacks(
