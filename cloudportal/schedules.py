@@ -35,9 +35,22 @@ class Schedule:
     name: str
     task: str
     when: Every | Cron
+    # Drop a queued run that waited longer than this (a newer one is coming anyway).
+    expire_seconds: int | None = None
 
 
 PERIODIC_TASKS: tuple[Schedule, ...] = (
+    Schedule(
+        name="deployments: reconcile stacks",
+        task="deployments.reconcile",
+        when=Every(seconds=3),
+        expire_seconds=3,
+    ),
+    Schedule(
+        name="deployments: sweep orphan stacks",
+        task="deployments.orphan_sweep",
+        when=Cron(minute="23"),
+    ),
     Schedule(
         name="api: purge expired idempotency keys",
         task="cloudportal.idempotency_keys_purge",
@@ -54,7 +67,11 @@ PERIODIC_TASKS: tuple[Schedule, ...] = (
 def periodic_tasks_sync(schedules: tuple[Schedule, ...] = PERIODIC_TASKS) -> None:
     with transaction.atomic():
         for schedule in schedules:
-            defaults: dict[str, object] = {"task": schedule.task, "description": MANAGED_MARKER}
+            defaults: dict[str, object] = {
+                "task": schedule.task,
+                "description": MANAGED_MARKER,
+                "expire_seconds": schedule.expire_seconds,
+            }
             if isinstance(schedule.when, Every):
                 interval, _ = IntervalSchedule.objects.get_or_create(
                     every=schedule.when.seconds, period=IntervalSchedule.SECONDS

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "cloudportal",
     "accounts",
     "catalog",
+    "deployments",
 ]
 
 MIDDLEWARE = [
@@ -353,6 +354,15 @@ OPENSTACK_RETRY_BASE_DELAY: float = env.float("OPENSTACK_RETRY_BASE_DELAY", defa
 OPENSTACK_RETRY_MAX_DELAY: float = env.float("OPENSTACK_RETRY_MAX_DELAY", default=8.0)
 if OPENSTACK_CLOUDS_YAML:
     READINESS_CHECKS["openstack"] = "heat.health.check_regions"
+
+# --- Deployments ----------------------------------------------------------------------
+
+# Live (pending, provisioning, active) deployments one customer may have at once.
+DEPLOYMENTS_MAX_LIVE_PER_CUSTOMER: int = env.int("DEPLOYMENTS_MAX_LIVE_PER_CUSTOMER", default=5)
+# The portal's own deadline: Heat may leave a stack CREATE_IN_PROGRESS for ever.
+DEPLOYMENTS_PROVISIONING_TIMEOUT: int = env.int("DEPLOYMENTS_PROVISIONING_TIMEOUT", default=1800)
+# Every stack the portal makes carries this tag; the reconciler and orphan sweep list by it.
+OPENSTACK_STACK_TAG: str = env.str("OPENSTACK_STACK_TAG", default="cloudportal")
 
 # --- Logging ------------------------------------------------------------------------
 

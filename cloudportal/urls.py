@@ -11,6 +11,7 @@ api_v1_patterns: list[URLPattern | URLResolver] = [
     path("", ApiRootApi.as_view(), name="root"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("", include("accounts.api.urls")),
+    path("", include("deployments.api.urls")),
     path("catalog/", include(("catalog.api.urls", "catalog"))),
 ]
 

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from deployments.api import views
+
+urlpatterns = [
+    path("deployments", views.DeploymentListCreateApi.as_view(), name="deployments"),
+    path("deployments/<str:deployment_id>", views.DeploymentDetailApi.as_view(), name="deployment"),
+    path(
+        "deployments/<str:deployment_id>/events",
+        views.DeploymentEventListApi.as_view(),
+        name="deployment-events",
+    ),
+]

@@ -1,0 +1,115 @@
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import selectors as accounts_selectors
+from accounts.models import Customer, User
+from cloudportal.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
+from cloudportal.api.pagination import CursorPagination
+from deployments import selectors, services
+from deployments.api.serializers import (
+    DeploymentCreateInput,
+    DeploymentEventOutput,
+    DeploymentListFilter,
+    DeploymentOutput,
+)
+
+
+def request_customer(request: Request) -> Customer:
+    assert isinstance(request.user, User)  # IsAuthenticated ran first
+    return accounts_selectors.customer_for_user(user=request.user)
+
+
+class DeploymentPagination(CursorPagination):
+    ordering = "-created_at"
+
+
+class DeploymentEventPagination(CursorPagination):
+    ordering = "occurred_at"
+    page_size = 100
+
+
+class DeploymentListCreateApi(APIView):
+    @extend_schema(
+        operation_id="deployments_list",
+        summary="Your deployments, newest first",
+        parameters=[DeploymentListFilter],
+        responses=DeploymentOutput(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        filters = DeploymentListFilter(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        deployments = selectors.deployment_list(
+            customer=request_customer(request), **filters.validated_data
+        )
+        paginator = DeploymentPagination()
+        page = paginator.paginate_queryset(deployments, request, view=self)
+        return paginator.get_paginated_response(DeploymentOutput(page, many=True).data)
+
+    @extend_schema(
+        operation_id="deployments_create",
+        summary="Launch a GPU machine",
+        description=(
+            "Validates the choices against the catalog, captures the price, and starts "
+            "provisioning; watch `status` (or the WebSocket) go PENDING → PROVISIONING → "
+            "ACTIVE. Needs a verified email address (403 `email_unverified`)."
+        ),
+        request=DeploymentCreateInput,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={201: DeploymentOutput},
+    )
+    @idempotent(customer_id=lambda request: request_customer(request).pk)
+    def post(self, request: Request) -> Response:
+        data = DeploymentCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        deployment = services.deployment_create(
+            customer=request_customer(request),
+            ssh_key_ids=values.pop("ssh_keys"),
+            **values,
+        )
+        return Response(DeploymentOutput(deployment).data, status=status.HTTP_201_CREATED)
+
+
+class DeploymentDetailApi(APIView):
+    @extend_schema(
+        operation_id="deployments_retrieve", summary="One deployment", responses=DeploymentOutput
+    )
+    def get(self, request: Request, deployment_id: str) -> Response:
+        deployment = selectors.deployment_get(
+            customer=request_customer(request), public_id=deployment_id
+        )
+        return Response(DeploymentOutput(deployment).data)
+
+    @extend_schema(
+        operation_id="deployments_delete",
+        summary="Delete a deployment (works while it is still being created)",
+        responses={202: DeploymentOutput},
+    )
+    def delete(self, request: Request, deployment_id: str) -> Response:
+        deployment = selectors.deployment_get(
+            customer=request_customer(request), public_id=deployment_id
+        )
+        deployment = services.deployment_request_delete(deployment=deployment)
+        fresh = selectors.deployment_get(customer=deployment.customer, public_id=deployment_id)
+        return Response(DeploymentOutput(fresh).data, status=status.HTTP_202_ACCEPTED)
+
+
+class DeploymentEventListApi(APIView):
+    @extend_schema(
+        operation_id="deployments_events_list",
+        summary="The deployment's cloud events, oldest first",
+        parameters=[OpenApiParameter("cursor", str, required=False)],
+        responses={200: DeploymentEventOutput(many=True), 404: OpenApiResponse()},
+    )
+    def get(self, request: Request, deployment_id: str) -> Response:
+        deployment = selectors.deployment_get(
+            customer=request_customer(request), public_id=deployment_id
+        )
+        paginator = DeploymentEventPagination()
+        page = paginator.paginate_queryset(
+            selectors.deployment_event_list(deployment=deployment), request, view=self
+        )
+        return paginator.get_paginated_response(DeploymentEventOutput(page, many=True).data)

@@ -1,0 +1,88 @@
+"""Publishing deployment changes to WebSocket groups, after the transaction commits.
+
+Each message is serialised once here and fanned out by channels-redis to every web
+process; consumers relay it. Groups: `deployment.<dep_id>` (one deployment) and
+`customer.<cus_id>.deployments` (all of a customer's).
+"""
+
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+def deployment_group(deployment_public_id: str) -> str:
+    return f"deployment.{deployment_public_id}"
+
+
+def customer_deployments_group(customer_public_id: str) -> str:
+    return f"customer.{customer_public_id}.deployments"
+
+
+def _send(groups: list[str], message: dict[str, object]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        for group in groups:
+            async_to_sync(layer.group_send)(group, message)
+    except Exception:
+        # Live updates are best effort: the page refetches over HTTP when it reconnects.
+        logger.exception("deployments.publish_failed", extra={"groups": groups})
+
+
+def publish_deployment_updated(*, deployment_id: int) -> None:
+    def send() -> None:
+        from deployments.api.serializers import DeploymentOutput
+        from deployments.models import Deployment
+
+        deployment = (
+            Deployment.objects.select_related(
+                "customer", "region", "instance_type", "image", "storage_profile"
+            )
+            .filter(pk=deployment_id)
+            .first()
+        )
+        if deployment is None:
+            return
+        payload = DeploymentOutput(deployment).data
+        _send(
+            [
+                deployment_group(deployment.public_id),
+                customer_deployments_group(deployment.customer.public_id),
+            ],
+            {"type": "deployment.updated", "deployment": dict(payload)},
+        )
+
+    transaction.on_commit(send)
+
+
+def publish_deployment_event(*, event_id: int) -> None:
+    def send() -> None:
+        from deployments.api.serializers import DeploymentEventOutput
+        from deployments.models import DeploymentEvent
+
+        event = (
+            DeploymentEvent.objects.select_related("deployment__customer")
+            .filter(pk=event_id)
+            .first()
+        )
+        if event is None:
+            return
+        deployment = event.deployment
+        _send(
+            [
+                deployment_group(deployment.public_id),
+                customer_deployments_group(deployment.customer.public_id),
+            ],
+            {
+                "type": "deployment.event",
+                "deployment_id": deployment.public_id,
+                "event": dict(DeploymentEventOutput(event).data),
+            },
+        )
+
+    transaction.on_commit(send)

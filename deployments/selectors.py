@@ -1,0 +1,35 @@
+"""Every read of deployments, already scoped to the customer and joined for the API."""
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+
+from accounts.models import Customer
+from deployments.models import LIVE_STATUSES, Deployment, DeploymentEvent
+
+
+def deployment_list(
+    *, customer: Customer, status: str | None = None, region: str | None = None
+) -> QuerySet[Deployment]:
+    deployments = (
+        Deployment.objects.filter(customer=customer)
+        .select_related("region", "instance_type", "image", "storage_profile")
+        .order_by("-created_at")
+    )
+    if status:
+        deployments = deployments.filter(status=status.upper())
+    if region:
+        deployments = deployments.filter(region__slug=region)
+    return deployments
+
+
+def deployment_get(*, customer: Customer, public_id: str) -> Deployment:
+    """Another customer's deployment is indistinguishable from a missing one: 404."""
+    return get_object_or_404(deployment_list(customer=customer), public_id=public_id)
+
+
+def deployment_live_count(*, customer: Customer) -> int:
+    return Deployment.objects.filter(customer=customer, status__in=LIVE_STATUSES).count()
+
+
+def deployment_event_list(*, deployment: Deployment) -> QuerySet[DeploymentEvent]:
+    return DeploymentEvent.objects.filter(deployment=deployment).order_by("occurred_at", "id")
