@@ -108,8 +108,11 @@ def login_session_rekey(*, user: User, public_id: str | None, session_key: str) 
 
 
 def login_session_end(*, session_key: str) -> None:
-    """The user logged out: the session is gone, so is its entry."""
-    LoginSession.objects.filter(session_key=session_key).delete()
+    """The user logged out: the session is gone, so are its entry and its sockets."""
+    with transaction.atomic():
+        for login_session in LoginSession.objects.filter(session_key=session_key):
+            login_session.delete()
+            events.publish_login_session_revoked(session_public_id=login_session.public_id)
 
 
 def _session_store_delete(session_key: str) -> None:

@@ -1,5 +1,9 @@
-"""WebSocket routes, all under /ws/. Each app's consumers are added here as they arrive."""
+"""WebSocket routes, all under /ws/."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-websocket_urlpatterns: list[URLPattern | URLResolver] = []
+from deployments.consumers import DeploymentsConsumer
+
+websocket_urlpatterns: list[URLPattern | URLResolver] = [
+    path("ws/v1/", DeploymentsConsumer.as_asgi()),
+]

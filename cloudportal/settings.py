@@ -292,7 +292,8 @@ SPECTACULAR_SETTINGS = {
         "`X-Request-ID`.\n\n"
         "Sign-up, login, logout, email verification, password reset and change are "
         "django-allauth's headless API under `/_allauth/browser/v1/`: see "
-        "[its reference](/api/auth-docs/) ([OpenAPI JSON](/_allauth/openapi.json))."
+        "[its reference](/api/auth-docs/) ([OpenAPI JSON](/_allauth/openapi.json)).\n\n"
+        "Live updates of deployments: the [WebSocket API](/api/websocket/) at `/ws/v1/`."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path, re_path
+from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from cloudportal import health, views
@@ -26,6 +27,11 @@ urlpatterns = [
     path("api/v1/", include((api_v1_patterns, "api"))),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="api-redoc"),
+    path(
+        "api/websocket/",
+        TemplateView.as_view(template_name="api/websocket.html"),
+        name="api-websocket",
+    ),
     path(
         "api/auth-docs/",
         SpectacularRedocView.as_view(url="/_allauth/openapi.json"),

@@ -6,6 +6,7 @@ process; consumers relay it. Groups: `deployment.<dep_id>` (one deployment) and
 """
 
 import logging
+import uuid
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -54,7 +55,11 @@ def publish_deployment_updated(*, deployment_id: int) -> None:
                 deployment_group(deployment.public_id),
                 customer_deployments_group(deployment.customer.public_id),
             ],
-            {"type": "deployment.updated", "deployment": dict(payload)},
+            {
+                "type": "deployment.updated",
+                "message_id": uuid.uuid4().hex,
+                "deployment": dict(payload),
+            },
         )
 
     transaction.on_commit(send)
@@ -80,6 +85,7 @@ def publish_deployment_event(*, event_id: int) -> None:
             ],
             {
                 "type": "deployment.event",
+                "message_id": uuid.uuid4().hex,
                 "deployment_id": deployment.public_id,
                 "event": dict(DeploymentEventOutput(event).data),
             },

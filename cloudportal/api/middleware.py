@@ -13,7 +13,7 @@ from cloudportal.api.problems import (
 
 API_PREFIX = "/api/"
 # Browsable documentation pages live under /api/ too but are HTML by design.
-_HTML_PATHS = ("/api/docs/", "/api/redoc/", "/api/auth-docs/")
+_HTML_PATHS = ("/api/docs/", "/api/redoc/", "/api/auth-docs/", "/api/websocket/")
 
 
 def is_api_request(request: HttpRequest) -> bool:
