@@ -152,7 +152,12 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "cloudportal:channels"},
+        "CONFIG": {
+            # redis-py 8 times reads out after 5 s by default, exactly channels-redis's
+            # blocking-pop wait: idle sockets would then crash. Give the reads room.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+            "prefix": "cloudportal:channels",
+        },
     }
 }
 

@@ -40,6 +40,9 @@ def handle(store: Store, request: Request, rest: str) -> Response:
                     "faults": store.faults,
                     "timing": store.data["timing"],
                     "stacks": len(store.data["stacks"]),
+                    "live_stacks": sum(
+                        not engine.is_deleted(stack) for stack in store.data["stacks"].values()
+                    ),
                     "token_requests": store.token_requests,
                     "regions": list(store.options.regions),
                 },
