@@ -38,7 +38,9 @@
   }
 
   // Hide (and disable) the options the region does not offer; keep a valid selection.
+  // Returns whether a selection had to change.
   function filterByRegion(form) {
+    let changed = false;
     const region = form.elements.region ? form.elements.region.value : "";
     for (const name of REGIONAL_SELECTS) {
       const select = form.elements[name];
@@ -52,9 +54,13 @@
       const selected = select.options[select.selectedIndex];
       if (!selected || selected.disabled) {
         const first = Array.from(select.options).find((option) => !option.disabled);
-        if (first) select.value = first.value;
+        if (first) {
+          select.value = first.value;
+          changed = true;
+        }
       }
     }
+    return changed;
   }
 
   // The size field follows the storage profile: its limits, its default, or nothing.
@@ -167,8 +173,14 @@
         });
         body = await response.json().catch(() => null);
       } catch (error) {
-        if (error.name === "AbortError") return;
-        if (current === sequence) showPrice(box, null, "The price is unavailable right now.");
+        if (error.name === "AbortError" || current !== sequence) return;
+        // Offline or the server is unreachable: keep the last price, marked as not current.
+        box.dataset.state = "stale";
+        const note = box.querySelector("[data-price-message]");
+        if (note) {
+          note.hidden = false;
+          note.textContent = "The price could not be updated; it may not match your choices.";
+        }
         return;
       }
       if (current !== sequence) return; // a newer request is under way
@@ -210,9 +222,10 @@
     form.addEventListener("input", (event) => {
       if (event.target.name === "volume_size_gb") changed(event);
     });
-    filterByRegion(form);
+    const selectionChanged = filterByRegion(form);
     syncVolumeSize(form);
-    quote();
+    // The server rendered the price of the initial choices; ask again only if it could not.
+    if (selectionChanged || box.dataset.state !== "ready") quote();
   }
 
   document.addEventListener("DOMContentLoaded", () => {
