@@ -4,7 +4,7 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
 from accounts.models import Customer
-from deployments.models import LIVE_STATUSES, Deployment, DeploymentEvent
+from deployments.models import LIVE_STATUSES, TRANSITIONS, Deployment, DeploymentEvent, Status
 
 
 def deployment_list(
@@ -33,3 +33,16 @@ def deployment_live_count(*, customer: Customer) -> int:
 
 def deployment_event_list(*, deployment: Deployment) -> QuerySet[DeploymentEvent]:
     return DeploymentEvent.objects.filter(deployment=deployment).order_by("occurred_at", "id")
+
+
+def deployment_deletable_statuses() -> list[str]:
+    """Where the customer may still ask for a delete (an ERROR one waits for staff)."""
+    return [
+        status
+        for status in Status.values
+        if status != Status.ERROR and Status.DELETING in TRANSITIONS[status]
+    ]
+
+
+def deployment_can_request_delete(*, deployment: Deployment) -> bool:
+    return deployment.status in deployment_deletable_statuses()

@@ -30,6 +30,7 @@ from deployments.exceptions import (
 )
 from deployments.models import (
     TRANSITIONS,
+    WATCHED_STATUSES,
     Deployment,
     DeploymentEvent,
     DesiredState,
@@ -323,3 +324,73 @@ def deployment_events_record(*, deployment_id: int, heat_events: Iterable[StackE
     for event in new_events:
         events.publish_deployment_event(event_id=event.pk)
     return len(new_events)
+
+
+# --- Staff actions (admin) ------------------------------------------------------------
+
+
+def deployment_resync(*, deployment_id: int, reconcile_now: bool = True) -> Deployment:
+    """Make the reconciler look at the deployment on its next cycle (or at once).
+
+    Clears a lease that has expired, never a live one: a worker may be acting right now.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        deployment = Deployment.objects.select_for_update().get(pk=deployment_id)
+        if deployment.status not in WATCHED_STATUSES:
+            raise DeploymentStateConflict(
+                f"A {deployment.status} deployment is not watched by the reconciler."
+            )
+        fields = ["next_check_at", "updated_at"]
+        deployment.next_check_at = now
+        if deployment.lease_expires_at is not None and deployment.lease_expires_at <= now:
+            deployment.lease_owner = ""
+            deployment.lease_expires_at = None
+            fields += ["lease_owner", "lease_expires_at"]
+        deployment.save(update_fields=fields)
+        if reconcile_now:
+            _schedule_reconcile()
+    logger.info(
+        "deployment.resync_requested",
+        extra={"deployment_id": deployment.public_id, "reconcile_now": reconcile_now},
+    )
+    return deployment
+
+
+def _schedule_reconcile() -> None:
+    from deployments.tasks import deployments_reconcile_task
+
+    # One extra cycle over every region: leases keep it from colliding with beat's.
+    transaction.on_commit(lambda: deployments_reconcile_task.delay())
+
+
+def deployment_retry_delete(*, deployment_id: int) -> Deployment:
+    """ERROR → DELETING with a fresh attempt budget; the worker deletes the stack again."""
+    with transaction.atomic():
+        deployment = deployment_transition(
+            deployment_id=deployment_id,
+            to_status=Status.DELETING,
+            reason="Deletion retried by our team.",
+            expected_from={Status.ERROR},
+            changes={
+                "desired_state": DesiredState.DELETED,
+                "delete_attempts": 0,
+                "next_check_at": timezone.now(),
+            },
+        )
+        _schedule_stack_delete(deployment.pk)
+    logger.info("deployment.delete_retried", extra={"deployment_id": deployment.public_id})
+    return deployment
+
+
+def deployment_mark_resolved(*, deployment_id: int) -> Deployment:
+    """ERROR → DELETED once staff have confirmed the cloud resources are gone."""
+    deployment = deployment_transition(
+        deployment_id=deployment_id,
+        to_status=Status.DELETED,
+        reason="Deleted: our team confirmed the cloud resources are gone.",
+        expected_from={Status.ERROR},
+        changes={"desired_state": DesiredState.DELETED},
+    )
+    logger.info("deployment.marked_resolved", extra={"deployment_id": deployment.public_id})
+    return deployment

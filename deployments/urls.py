@@ -1,0 +1,12 @@
+from django.urls import path
+
+from deployments import views
+
+app_name = "deployments"
+
+urlpatterns = [
+    path("", views.deployment_list_page, name="deployment-list"),
+    path("new/", views.deployment_create_page, name="deployment-create"),
+    path("<str:deployment_id>/", views.deployment_detail_page, name="deployment-detail"),
+    path("<str:deployment_id>/delete/", views.deployment_delete_page, name="deployment-delete"),
+]
