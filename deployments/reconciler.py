@@ -257,6 +257,14 @@ def _transition_quietly(
     return True
 
 
+def _portal_stacks(ref: RegionRef) -> tuple[StackSummary, ...]:
+    return adapter.stacks_list(
+        region=ref,
+        tags=[settings.OPENSTACK_STACK_TAG],
+        page_size=settings.OPENSTACK_LIST_PAGE_SIZE,
+    )
+
+
 # --- The reconciler -------------------------------------------------------------------
 
 
@@ -297,10 +305,7 @@ def region_reconcile(*, region_id: int, now: datetime | None = None) -> Reconcil
     ref = region_ref(region)
     try:
         try:
-            stacks = {
-                stack.name: stack
-                for stack in adapter.stacks_list(region=ref, tags=[settings.OPENSTACK_STACK_TAG])
-            }
+            stacks = {stack.name: stack for stack in _portal_stacks(ref)}
         except OpenStackError:
             logger.exception("reconcile.list_failed", extra={"region": region.slug})
             return report
@@ -557,7 +562,7 @@ def orphan_stacks_sweep() -> list[str]:
     for region in Region.objects.filter(is_active=True):
         ref = region_ref(region)
         try:
-            stacks = adapter.stacks_list(region=ref, tags=[settings.OPENSTACK_STACK_TAG])
+            stacks = _portal_stacks(ref)
         except OpenStackError:
             logger.exception("orphans.list_failed", extra={"region": region.slug})
             continue

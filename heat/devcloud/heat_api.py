@@ -24,6 +24,55 @@ SORT_KEYS = {
 }
 
 
+def new_stack(
+    store: Store,
+    *,
+    region: str,
+    project_id: str,
+    name: str,
+    template: dict[str, Any],
+    given: dict[str, Any],
+    tags: list[str],
+    timeout_mins: int | None,
+    disable_rollback: bool,
+    created_at: float | None = None,
+) -> dict[str, Any]:
+    """Resolve the parameters, lay out the stack and start its CREATE (the caller saves)."""
+    stack_id = str(uuid.uuid4())
+    pseudo = {"OS::stack_name": name, "OS::stack_id": stack_id, "OS::project_id": project_id}
+    parameters = hot.resolve_parameters(
+        template, given, pseudo=pseudo, known=store.faults.get("known") or {}
+    )
+    stack = {
+        "id": stack_id,
+        "name": name,
+        "region": region,
+        "project_id": project_id,
+        "user_project_id": uuid.uuid4().hex,
+        "template": template,
+        "given": {k: str(v) for k, v in given.items()},
+        "parameters": parameters,
+        "tags": tags,
+        "timeout_mins": timeout_mins,
+        "disable_rollback": disable_rollback,
+        "created_at": store.now() if created_at is None else created_at,
+        "updated_at": None,
+        "deleted_at": None,
+        "action": "CREATE",
+        "status": "IN_PROGRESS",
+        "reason": "",
+        "order": [],
+        "resources": {},
+        "events": [],
+        "plan": None,
+        "interrupted": False,
+    }
+    engine.create_stack(store, stack)
+    store.data["stacks"][stack_id] = stack
+    engine.advance_stack(store, stack)
+    return stack
+
+
 class HeatApi:
     def __init__(self, store: Store, request: Request, region: str, project_id: str) -> None:
         self.store = store
@@ -46,21 +95,33 @@ class HeatApi:
     def self_link(self, stack: dict[str, Any]) -> str:
         return f"{self.root}/stacks/{stack['name']}/{stack['id']}"
 
+    def by_id(self, stack_id: str) -> dict[str, Any] | None:
+        """One stack of this region and project by id (a dict lookup: stacks are keyed by id)."""
+        stack: dict[str, Any] | None = self.store.data["stacks"].get(stack_id)
+        if stack is None or (stack["region"], stack["project_id"]) != (
+            self.region,
+            self.project_id,
+        ):
+            return None
+        if engine.advance_stack(self.store, stack):
+            self.store.save()
+        return stack
+
     def find(self, name_or_id: str) -> dict[str, Any]:
         """Heat's lookup: by id even when soft-deleted, by name only when not."""
-        for stack in self.stacks():
-            if stack["id"] == name_or_id:
-                return stack
+        stack = self.by_id(name_or_id)
+        if stack is not None:
+            return stack
         for stack in self.stacks():
             if stack["name"] == name_or_id and not engine.is_deleted(stack):
                 return stack
         raise stack_not_found(name_or_id)
 
     def identified(self, name: str, stack_id: str) -> dict[str, Any]:
-        for stack in self.stacks():
-            if stack["id"] == stack_id and stack["name"] == name:
-                return stack
-        raise stack_not_found(name)
+        stack = self.by_id(stack_id)
+        if stack is None or stack["name"] != name:
+            raise stack_not_found(name)
+        return stack
 
     def redirect(self, stack: dict[str, Any], suffix: str) -> Response:
         location = self.self_link(stack) + suffix
@@ -301,42 +362,18 @@ class HeatApi:
         template = hot.parse_template(body.get("template"))
         given = dict(self._environment(body.get("environment")))
         given.update(body.get("parameters") or {})
-        stack_id = str(uuid.uuid4())
-        pseudo = {
-            "OS::stack_name": name,
-            "OS::stack_id": stack_id,
-            "OS::project_id": self.project_id,
-        }
-        parameters = hot.resolve_parameters(
-            template, given, pseudo=pseudo, known=self.store.faults.get("known") or {}
+        stack = new_stack(
+            self.store,
+            region=self.region,
+            project_id=self.project_id,
+            name=name,
+            template=template,
+            given=given,
+            tags=tag_list,
+            timeout_mins=timeout,
+            disable_rollback=str(rollback).lower() in {"true", "1"},
         )
-        stack = {
-            "id": stack_id,
-            "name": name,
-            "region": self.region,
-            "project_id": self.project_id,
-            "user_project_id": uuid.uuid4().hex,
-            "template": template,
-            "given": {k: str(v) for k, v in given.items()},
-            "parameters": parameters,
-            "tags": tag_list,
-            "timeout_mins": timeout,
-            "disable_rollback": str(rollback).lower() in {"true", "1"},
-            "created_at": self.store.now(),
-            "updated_at": None,
-            "deleted_at": None,
-            "action": "CREATE",
-            "status": "IN_PROGRESS",
-            "reason": "",
-            "order": [],
-            "resources": {},
-            "events": [],
-            "plan": None,
-            "interrupted": False,
-        }
-        engine.create_stack(self.store, stack)
-        self.store.data["stacks"][stack_id] = stack
-        engine.advance_stack(self.store, stack)
+        stack_id = stack["id"]
         self.store.save()
         if self.store.faults.get("ambiguous_create", 0) > 0:
             self.store.faults["ambiguous_create"] -= 1

@@ -125,6 +125,9 @@ def _heat(store: Store, request: Request, path: str) -> Response:
 class Handler(BaseHTTPRequestHandler):
     server: DevcloudServer
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in two writes: with Nagle on, a kept-alive connection waits for
+    # the client's delayed ACK (~40 ms) before the body, on every response.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("devcloud.request " + format, *args)

@@ -60,6 +60,9 @@ class Store:
         self.lock = threading.RLock()
         self.requests: deque[dict[str, Any]] = deque(maxlen=1000)
         self.token_requests = 0
+        # Every request answered since the start or the last reset, by service; unlike the
+        # log above, never truncated, so a benchmark can count thousands of calls.
+        self.request_counts: dict[str, int] = {}
         self.data = self._load() or self._fresh()
 
     def _fresh(self) -> dict[str, Any]:
@@ -91,6 +94,7 @@ class Store:
         with self.lock:
             self.data = self._fresh()
             self.requests.clear()
+            self.request_counts.clear()
             self.token_requests = 0
             self.save()
 
@@ -154,5 +158,8 @@ class Store:
         return float(delay.get("seconds", 0))
 
     def log_request(self, entry: dict[str, Any]) -> None:
+        service = entry["path"].lstrip("/").split("/", 1)[0] or "root"
+        service = {"v3": "keystone"}.get(service, service)
         with self.lock:
             self.requests.append(entry)
+            self.request_counts[service] = self.request_counts.get(service, 0) + 1
