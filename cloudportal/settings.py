@@ -151,7 +151,10 @@ CACHES = {
 }
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        # Pub/sub: a group message is published once and each web process fans it out to
+        # its own sockets, over one Redis connection (the list-based layer opens one per
+        # concurrent call and writes one copy per socket).
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {
             # redis-py 8 times reads out after 5 s by default, exactly channels-redis's
             # blocking-pop wait: idle sockets would then crash. Give the reads room.

@@ -120,20 +120,15 @@ class DeploymentsConsumer(AsyncJsonWebsocketConsumer):
     # --- group messages (from deployments.events and accounts.events) -----------------
 
     async def deployment_updated(self, message: dict[str, Any]) -> None:
-        if self._first_time(message):
-            await self.send_json(
-                {"type": "deployment.updated", "deployment": message["deployment"]}
-            )
+        await self._relay(message)
 
     async def deployment_event(self, message: dict[str, Any]) -> None:
+        await self._relay(message)
+
+    async def _relay(self, message: dict[str, Any]) -> None:
+        # `text` is the final JSON, encoded once by the publisher for every socket.
         if self._first_time(message):
-            await self.send_json(
-                {
-                    "type": "deployment.event",
-                    "deployment_id": message["deployment_id"],
-                    "event": message["event"],
-                }
-            )
+            await self.send(text_data=message["text"])
 
     async def session_revoked(self, message: dict[str, Any]) -> None:
         await self.close(code=CLOSE_UNAUTHENTICATED)

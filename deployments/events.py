@@ -5,12 +5,19 @@ process; consumers relay it. Groups: `deployment.<dep_id>` (one deployment) and
 `customer.<cus_id>.deployments` (all of a customer's).
 """
 
+import json
 import logging
 import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+
+if TYPE_CHECKING:
+    from deployments.models import DeploymentEvent
 
 logger = logging.getLogger(__name__)
 
@@ -24,12 +31,18 @@ def customer_deployments_group(customer_public_id: str) -> str:
 
 
 def _send(groups: list[str], message: dict[str, object]) -> None:
+    """Relay `message` to the groups' sockets, JSON-encoded once here, not once per socket."""
     layer = get_channel_layer()
     if layer is None:
         return
+    envelope = {
+        "type": message["type"],
+        "message_id": uuid.uuid4().hex,
+        "text": json.dumps(message, cls=DjangoJSONEncoder),
+    }
     try:
         for group in groups:
-            async_to_sync(layer.group_send)(group, message)
+            async_to_sync(layer.group_send)(group, envelope)
     except Exception:
         # Live updates are best effort: the page refetches over HTTP when it reconnects.
         logger.exception("deployments.publish_failed", extra={"groups": groups})
@@ -55,40 +68,43 @@ def publish_deployment_updated(*, deployment_id: int) -> None:
                 deployment_group(deployment.public_id),
                 customer_deployments_group(deployment.customer.public_id),
             ],
-            {
-                "type": "deployment.updated",
-                "message_id": uuid.uuid4().hex,
-                "deployment": dict(payload),
-            },
+            {"type": "deployment.updated", "deployment": payload},
         )
 
     transaction.on_commit(send)
 
 
-def publish_deployment_event(*, event_id: int) -> None:
+def publish_deployment_events(
+    *, deployment_id: int, new_events: "Sequence[DeploymentEvent]"
+) -> None:
+    """New Heat events of one deployment, serialised from memory: one query per batch."""
+    if not new_events:
+        return
+
     def send() -> None:
         from deployments.api.serializers import DeploymentEventOutput
-        from deployments.models import DeploymentEvent
+        from deployments.models import Deployment
 
-        event = (
-            DeploymentEvent.objects.select_related("deployment__customer")
-            .filter(pk=event_id)
+        deployment = (
+            Deployment.objects.select_related("customer")
+            .only("public_id", "customer__public_id")
+            .filter(pk=deployment_id)
             .first()
         )
-        if event is None:
+        if deployment is None:
             return
-        deployment = event.deployment
-        _send(
-            [
-                deployment_group(deployment.public_id),
-                customer_deployments_group(deployment.customer.public_id),
-            ],
-            {
-                "type": "deployment.event",
-                "message_id": uuid.uuid4().hex,
-                "deployment_id": deployment.public_id,
-                "event": dict(DeploymentEventOutput(event).data),
-            },
-        )
+        groups = [
+            deployment_group(deployment.public_id),
+            customer_deployments_group(deployment.customer.public_id),
+        ]
+        for event in new_events:
+            _send(
+                groups,
+                {
+                    "type": "deployment.event",
+                    "deployment_id": deployment.public_id,
+                    "event": DeploymentEventOutput(event).data,
+                },
+            )
 
     transaction.on_commit(send)

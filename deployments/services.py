@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -300,29 +300,35 @@ def deployments_release(*, deployment_ids: Iterable[int], owner: str) -> None:
 
 
 def deployment_events_record(*, deployment_id: int, heat_events: Iterable[StackEvent]) -> int:
-    """Store new Heat events once each (by Heat's id); returns how many were new."""
-    new_events = []
-    marker = ""
-    for heat_event in heat_events:
-        marker = heat_event.id
-        try:
-            with transaction.atomic():
-                new_events.append(
-                    DeploymentEvent.objects.create(
-                        deployment_id=deployment_id,
-                        heat_event_id=heat_event.id,
-                        occurred_at=heat_event.time or timezone.now(),
-                        resource_name=heat_event.resource_name[:255],
-                        resource_status=heat_event.resource_status[:64],
-                        reason=heat_event.reason,
-                    )
-                )
-        except IntegrityError:
-            continue  # already stored: Heat repeats events when a marker is unknown
-    if marker:
-        Deployment.objects.filter(pk=deployment_id).update(events_marker=marker)
-    for event in new_events:
-        events.publish_deployment_event(event_id=event.pk)
+    """Store new Heat events once each (by Heat's id); returns how many were new.
+
+    Heat repeats events when a marker is unknown (purged), so duplicates are expected: one
+    read of the ids already stored and one bulk insert, whatever the batch size.
+    """
+    heat_events = list({event.id: event for event in heat_events}.values())
+    if not heat_events:
+        return 0
+    known = set(
+        DeploymentEvent.objects.filter(
+            deployment_id=deployment_id, heat_event_id__in=[event.id for event in heat_events]
+        ).values_list("heat_event_id", flat=True)
+    )
+    new_events = [
+        DeploymentEvent(
+            deployment_id=deployment_id,
+            heat_event_id=event.id,
+            occurred_at=event.time or timezone.now(),
+            resource_name=event.resource_name[:255],
+            resource_status=event.resource_status[:64],
+            reason=event.reason,
+        )
+        for event in heat_events
+        if event.id not in known
+    ]
+    with transaction.atomic():
+        DeploymentEvent.objects.bulk_create(new_events, ignore_conflicts=True)
+        Deployment.objects.filter(pk=deployment_id).update(events_marker=heat_events[-1].id)
+        events.publish_deployment_events(deployment_id=deployment_id, new_events=new_events)
     return len(new_events)
 
 

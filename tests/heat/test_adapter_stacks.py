@@ -117,7 +117,7 @@ def test_list_by_tag_reads_every_page(cloud, devcloud, create):
 
     assert {stack.ref for stack in stacks} == refs
     pages = devcloud.requests("GET", "/stacks")
-    assert len(pages) == 4  # 2 + 2 + 1, then the empty page openstacksdk stops on
+    assert len(pages) == 3  # 2 + 2 + 1: a short page has no `links.next`, so nothing more
     assert all("tags=portal" in page["query"] for page in pages)
 
 
