@@ -36,6 +36,7 @@ checks: install
 	$(CHECK_ENV) $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 pytest: install
+	bin/ensure-chromium
 	$(CHECK_ENV) $(BIN)/pytest
 
 test: lint typecheck checks pytest
