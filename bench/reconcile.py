@@ -15,8 +15,10 @@ See bench/README.md for what each figure means.
 
 import argparse
 import contextlib
+import cProfile
 import logging
 import os
+import pstats
 import random
 import socket
 import subprocess
@@ -279,9 +281,15 @@ def measured_cycle(devcloud: Devcloud):
     from deployments.reconciler import regions_reconcile
 
     calls_before = devcloud.heat_calls()
+    profiler = cProfile.Profile() if os.environ.get("BENCH_PROFILE") else None
     with CaptureQueriesContext(connection) as queries:
         started = time.perf_counter()
+        if profiler:
+            profiler.enable()
         reports = regions_reconcile()
+        if profiler:
+            profiler.disable()
+            pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
         seconds = time.perf_counter() - started
     return {
         "calls": devcloud.heat_calls() - calls_before,

@@ -30,19 +30,28 @@ def customer_deployments_group(customer_public_id: str) -> str:
     return f"customer.{customer_public_id}.deployments"
 
 
-def _send(groups: list[str], message: dict[str, object]) -> None:
-    """Relay `message` to the groups' sockets, JSON-encoded once here, not once per socket."""
+def _send(groups: list[str], messages: list[dict[str, object]]) -> None:
+    """Relay messages to the groups' sockets, each JSON-encoded once here, not per socket."""
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not messages:
         return
-    envelope = {
-        "type": message["type"],
-        "message_id": uuid.uuid4().hex,
-        "text": json.dumps(message, cls=DjangoJSONEncoder),
-    }
+    envelopes = [
+        {
+            "type": message["type"],
+            "message_id": uuid.uuid4().hex,
+            "text": json.dumps(message, cls=DjangoJSONEncoder),
+        }
+        for message in messages
+    ]
+
+    async def send_all() -> None:
+        for envelope in envelopes:
+            for group in groups:
+                await layer.group_send(group, envelope)
+
     try:
-        for group in groups:
-            async_to_sync(layer.group_send)(group, envelope)
+        # One event loop (and Redis connection) for the whole batch.
+        async_to_sync(send_all)()
     except Exception:
         # Live updates are best effort: the page refetches over HTTP when it reconnects.
         logger.exception("deployments.publish_failed", extra={"groups": groups})
@@ -68,7 +77,7 @@ def publish_deployment_updated(*, deployment_id: int) -> None:
                 deployment_group(deployment.public_id),
                 customer_deployments_group(deployment.customer.public_id),
             ],
-            {"type": "deployment.updated", "deployment": payload},
+            [{"type": "deployment.updated", "deployment": payload}],
         )
 
     transaction.on_commit(send)
@@ -97,14 +106,16 @@ def publish_deployment_events(
             deployment_group(deployment.public_id),
             customer_deployments_group(deployment.customer.public_id),
         ]
-        for event in new_events:
-            _send(
-                groups,
+        _send(
+            groups,
+            [
                 {
                     "type": "deployment.event",
                     "deployment_id": deployment.public_id,
                     "event": DeploymentEventOutput(event).data,
-                },
-            )
+                }
+                for event in new_events
+            ],
+        )
 
     transaction.on_commit(send)

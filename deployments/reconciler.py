@@ -303,6 +303,7 @@ def region_reconcile(*, region_id: int, now: datetime | None = None) -> Reconcil
     if not due_ids:
         return report
     ref = region_ref(region)
+    held = set(due_ids)
     try:
         try:
             stacks = {stack.name: stack for stack in _portal_stacks(ref)}
@@ -310,12 +311,24 @@ def region_reconcile(*, region_id: int, now: datetime | None = None) -> Reconcil
             logger.exception("reconcile.list_failed", extra={"region": region.slug})
             return report
         report.listed = len(stacks)
+        # Plain tuples first: most due deployments need nothing, and model rows cost time.
         unchanged: list[int] = []
-        for deployment in Deployment.objects.filter(id__in=due_ids).select_related("region"):
+        needs_work: list[int] = []
+        for pk, status, stack_name, heat_status in Deployment.objects.filter(
+            id__in=due_ids
+        ).values_list("id", "status", "stack_name", "heat_status"):
+            if _is_settled(status, heat_status, stacks.get(stack_name)):
+                unchanged.append(pk)
+            else:
+                needs_work.append(pk)
+        # One write for everything that needs nothing, lease released with it.
+        Deployment.objects.filter(id__in=unchanged, lease_owner=owner).update(
+            next_check_at=now + SETTLED_CHECK, lease_owner="", lease_expires_at=None
+        )
+        held.difference_update(unchanged)
+        report.acted["unchanged"] = len(unchanged)
+        for deployment in Deployment.objects.filter(id__in=needs_work).select_related("region"):
             stack = stacks.get(deployment.stack_name)
-            if _is_settled(deployment, stack):
-                unchanged.append(deployment.pk)
-                continue
             try:
                 _reconcile_one(deployment, stack, ref, now, report)
             except OpenStackError as error:
@@ -326,21 +339,14 @@ def region_reconcile(*, region_id: int, now: datetime | None = None) -> Reconcil
                 services.deployment_update(
                     deployment_id=deployment.pk, next_check_at=now + _backoff(2)
                 )
-        # One write for everything that needs nothing: the cost of a cycle is the changes.
-        Deployment.objects.filter(id__in=unchanged).update(next_check_at=now + SETTLED_CHECK)
-        report.acted["unchanged"] = len(unchanged)
     finally:
-        services.deployments_release(deployment_ids=due_ids, owner=owner)
+        services.deployments_release(deployment_ids=held, owner=owner)
     return report
 
 
-def _is_settled(deployment: Deployment, stack: StackSummary | None) -> bool:
+def _is_settled(status: str, heat_status: str, stack: StackSummary | None) -> bool:
     """An active deployment whose stack is still there as we last saw it needs no work."""
-    return (
-        deployment.status == Status.ACTIVE
-        and stack is not None
-        and stack.status == deployment.heat_status
-    )
+    return status == Status.ACTIVE and stack is not None and stack.status == heat_status
 
 
 def _reconcile_one(
