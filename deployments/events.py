@@ -5,13 +5,14 @@ process; consumers relay it. Groups: `deployment.<dep_id>` (one deployment) and
 `customer.<cus_id>.deployments` (all of a customer's).
 """
 
+import asyncio
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -28,6 +29,26 @@ def deployment_group(deployment_public_id: str) -> str:
 
 def customer_deployments_group(customer_public_id: str) -> str:
     return f"customer.{customer_public_id}.deployments"
+
+
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def _publishing_loop() -> asyncio.AbstractEventLoop:
+    """One long-lived event loop per process for publishing, started on first use.
+
+    The channel layer keeps a Redis connection per event loop; async_to_sync would make a
+    new loop, hence a new connection, for every message a worker publishes.
+    """
+    global _loop
+    with _loop_lock:
+        if _loop is None or _loop.is_closed():
+            _loop = asyncio.new_event_loop()
+            threading.Thread(
+                target=_loop.run_forever, name="channel-publisher", daemon=True
+            ).start()
+        return _loop
 
 
 def _send(groups: list[str], messages: list[dict[str, object]]) -> None:
@@ -50,8 +71,7 @@ def _send(groups: list[str], messages: list[dict[str, object]]) -> None:
                 await layer.group_send(group, envelope)
 
     try:
-        # One event loop (and Redis connection) for the whole batch.
-        async_to_sync(send_all)()
+        asyncio.run_coroutine_threadsafe(send_all(), _publishing_loop()).result(timeout=10)
     except Exception:
         # Live updates are best effort: the page refetches over HTTP when it reconnects.
         logger.exception("deployments.publish_failed", extra={"groups": groups})
