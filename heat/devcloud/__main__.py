@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> None:
         frozen_clock=arguments.frozen_clock,
         timing={action: getattr(arguments, f"{action}_seconds") for action in DEFAULT_TIMING},
     )
-    server = DevcloudServer((arguments.host, arguments.port), Store(arguments.state, options))
+    store = Store(arguments.state, options)
+    server = DevcloudServer((arguments.host, arguments.port), store)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     print(f"devcloud listening on http://{arguments.host}:{server.server_address[1]}", flush=True)
     try:
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         pass
     finally:
         server.server_close()
+        store.flush()
 
 
 if __name__ == "__main__":

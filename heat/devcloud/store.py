@@ -25,6 +25,7 @@ DOMAIN = {"id": "default", "name": "Default"}
 APP_CREDENTIAL_ID = "a1b2c3d4e5f64718293a4b5c6d7e8f90"
 APP_CREDENTIAL_SECRET = "devcloud-app-credential-secret"  # noqa: S105 - development only
 DEFAULT_REGIONS = ("RegionOne", "RegionTwo")
+SAVE_DELAY = 0.5  # seconds between state writes; a stopping devcloud writes at once
 
 DEFAULT_FAULTS: dict[str, Any] = {
     # Current Keystone refuses trusts to application credentials (CVE-2026-43000).
@@ -63,6 +64,7 @@ class Store:
         # Every request answered since the start or the last reset, by service; unlike the
         # log above, never truncated, so a benchmark can count thousands of calls.
         self.request_counts: dict[str, int] = {}
+        self._save_timer: threading.Timer | None = None
         self.data = self._load() or self._fresh()
 
     def _fresh(self) -> dict[str, Any]:
@@ -83,12 +85,29 @@ class Store:
         return data
 
     def save(self) -> None:
+        """Write the state soon: at most once per SAVE_DELAY, and always on shutdown (flush).
+
+        Writing thousands of stacks on every request made a request cost tens of ms.
+        """
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        scratch = self.path.with_suffix(".tmp")
-        scratch.write_text(json.dumps(self.data))
-        os.replace(scratch, self.path)
+        with self.lock:
+            if self._save_timer is None:
+                self._save_timer = threading.Timer(SAVE_DELAY, self.flush)
+                self._save_timer.daemon = True
+                self._save_timer.start()
+
+    def flush(self) -> None:
+        if self.path is None:
+            return
+        with self.lock:
+            if self._save_timer is not None:
+                self._save_timer.cancel()
+                self._save_timer = None
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            scratch = self.path.with_suffix(".tmp")
+            scratch.write_text(json.dumps(self.data))
+            os.replace(scratch, self.path)
 
     def reset(self) -> None:
         with self.lock:
