@@ -18,7 +18,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-install: $(STAMP)
+# A developer's .env makes `.venv/bin/python manage.py …` work directly (development
+# defaults); `make run` and `make test` set what they need themselves.
+.env:
+	cp .env.example .env
+	@echo "Created .env from .env.example (development settings; never committed)."
+
+install: $(STAMP) .env
 
 run: install
 	$(BIN)/python bin/run

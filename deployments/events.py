@@ -5,22 +5,18 @@ process; consumers relay it. Groups: `deployment.<dep_id>` (one deployment) and
 `customer.<cus_id>.deployments` (all of a customer's).
 """
 
-import asyncio
 import json
-import logging
-import threading
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from channels.layers import get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
+from cloudportal import realtime
+
 if TYPE_CHECKING:
     from deployments.models import DeploymentEvent
-
-logger = logging.getLogger(__name__)
 
 
 def deployment_group(deployment_public_id: str) -> str:
@@ -31,50 +27,19 @@ def customer_deployments_group(customer_public_id: str) -> str:
     return f"customer.{customer_public_id}.deployments"
 
 
-_loop: asyncio.AbstractEventLoop | None = None
-_loop_lock = threading.Lock()
-
-
-def _publishing_loop() -> asyncio.AbstractEventLoop:
-    """One long-lived event loop per process for publishing, started on first use.
-
-    The channel layer keeps a Redis connection per event loop; async_to_sync would make a
-    new loop, hence a new connection, for every message a worker publishes.
-    """
-    global _loop
-    with _loop_lock:
-        if _loop is None or _loop.is_closed():
-            _loop = asyncio.new_event_loop()
-            threading.Thread(
-                target=_loop.run_forever, name="channel-publisher", daemon=True
-            ).start()
-        return _loop
-
-
 def _send(groups: list[str], messages: list[dict[str, object]]) -> None:
     """Relay messages to the groups' sockets, each JSON-encoded once here, not per socket."""
-    layer = get_channel_layer()
-    if layer is None or not messages:
-        return
-    envelopes = [
-        {
-            "type": message["type"],
-            "message_id": uuid.uuid4().hex,
-            "text": json.dumps(message, cls=DjangoJSONEncoder),
-        }
-        for message in messages
-    ]
-
-    async def send_all() -> None:
-        for envelope in envelopes:
-            for group in groups:
-                await layer.group_send(group, envelope)
-
-    try:
-        asyncio.run_coroutine_threadsafe(send_all(), _publishing_loop()).result(timeout=10)
-    except Exception:
-        # Live updates are best effort: the page refetches over HTTP when it reconnects.
-        logger.exception("deployments.publish_failed", extra={"groups": groups})
+    realtime.groups_send(
+        groups,
+        [
+            {
+                "type": message["type"],
+                "message_id": uuid.uuid4().hex,  # a socket in two groups shows it once
+                "text": json.dumps(message, cls=DjangoJSONEncoder),
+            }
+            for message in messages
+        ],
+    )
 
 
 def publish_deployment_updated(*, deployment_id: int) -> None:

@@ -184,7 +184,13 @@ def _stack_of(deployment: Deployment, ref: RegionRef) -> StackRef | None:
     return found.ref if found is not None else None
 
 
-def _delete_stack(deployment: Deployment, ref: RegionRef) -> None:
+def _delete_stack(
+    deployment: Deployment,
+    ref: RegionRef,
+    *,
+    look_again_in: timedelta = YOUNG_CHECK,
+    detail: str | None = None,
+) -> None:
     now = timezone.now()
     try:
         stack = _stack_of(deployment, ref)
@@ -207,23 +213,17 @@ def _delete_stack(deployment: Deployment, ref: RegionRef) -> None:
         deployment_id=deployment.pk,
         stack_id=stack.id,
         heat_status="DELETE_IN_PROGRESS",
-        next_check_at=now + YOUNG_CHECK,
+        next_check_at=now + look_again_in,
         delete_attempts=F("delete_attempts") + 1,
+        **({"status_detail": detail} if detail is not None else {}),
     )
 
 
 def _delete_failed(deployment: Deployment, detail: str) -> None:
+    """Asking Heat to delete failed: try again later, or give up after the last attempt."""
     attempts = deployment.delete_attempts + 1
     if attempts >= MAX_DELETE_ATTEMPTS:
-        _transition_quietly(
-            deployment,
-            Status.ERROR,
-            "Deleting this machine failed; our team has been alerted and will finish it.",
-            {Status.DELETING},
-            detail=detail,
-            changes={"delete_attempts": attempts},
-        )
-        logger.error("deployment.delete_exhausted", extra={"deployment_id": deployment.public_id})
+        _give_up_delete(deployment, detail, attempts)
         return
     services.deployment_update(
         deployment_id=deployment.pk,
@@ -231,6 +231,18 @@ def _delete_failed(deployment: Deployment, detail: str) -> None:
         next_check_at=timezone.now() + _backoff(attempts),
         status_detail=detail,
     )
+
+
+def _give_up_delete(deployment: Deployment, detail: str, attempts: int) -> None:
+    _transition_quietly(
+        deployment,
+        Status.ERROR,
+        "Deleting this machine failed; our team has been alerted and will finish it.",
+        {Status.DELETING},
+        detail=detail,
+        changes={"delete_attempts": attempts},
+    )
+    logger.error("deployment.delete_exhausted", extra={"deployment_id": deployment.public_id})
 
 
 def _transition_quietly(
@@ -549,9 +561,17 @@ def _reconcile_deleting(
         report.count("delete_progress")
         return
     if stack.status == "DELETE_FAILED":
-        _delete_failed(deployment, f"DELETE_FAILED: {stack.status_reason}")
-        if deployment.delete_attempts + 1 < MAX_DELETE_ATTEMPTS:
-            _delete_stack(Deployment.objects.get(pk=deployment.pk), ref)
+        detail = f"DELETE_FAILED: {stack.status_reason}"
+        if deployment.delete_attempts >= MAX_DELETE_ATTEMPTS:
+            _give_up_delete(deployment, detail, deployment.delete_attempts)  # staff take over
+        else:
+            # Ask again now, look again after a growing pause; each ask counts once.
+            _delete_stack(
+                deployment,
+                ref,
+                look_again_in=_backoff(deployment.delete_attempts + 1),
+                detail=detail,
+            )
         report.count("delete_retried")
         return
     # The stack exists but no delete is under way (delete asked before it was created).

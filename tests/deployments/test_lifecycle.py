@@ -185,9 +185,7 @@ def test_lost_provisioning_task_is_sent_by_the_reconciler(launch, cloud, reconci
 def test_provisioning_past_the_deadline_fails_and_deletes_the_stack(
     launch, cloud, devcloud, reconcile, settings
 ):
-    deployment = provision(launch())
-    devcloud.faults(engine_stall={"seconds": 0})  # Heat keeps it CREATE_IN_PROGRESS
-    devcloud.faults(engine_stall=None)
+    deployment = provision(launch())  # devcloud's clock stands still: CREATE_IN_PROGRESS
 
     with time_machine.travel(
         timezone.now() + timedelta(seconds=settings.DEPLOYMENTS_PROVISIONING_TIMEOUT + 5)
@@ -222,6 +220,9 @@ def test_delete_failures_are_retried_then_left_to_staff(launch, cloud, devcloud,
     assert deployment.status == "ERROR"
     assert "our team has been alerted" in deployment.status_reason
     assert "DELETE_FAILED" in deployment.status_detail
+    # Each attempt is one DELETE to Heat, counted once.
+    deletes = devcloud.requests("DELETE", deployment.stack_name)
+    assert len(deletes) == deployment.delete_attempts == reconciler.MAX_DELETE_ATTEMPTS
 
 
 @pytest.mark.django_db(transaction=True)
