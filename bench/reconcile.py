@@ -407,6 +407,11 @@ def print_result(result) -> None:
         f"ReconcileReport (3 regions): due {due:,}, listed {listed:,}, "
         + ", ".join(f"{what} {count:,}" for what, count in sorted(acted.items()))
     )
+    phases: dict[str, float] = {}
+    for report in cycle["reports"]:
+        for phase, seconds in report.seconds.items():
+            phases[phase] = phases.get(phase, 0.0) + seconds
+    print("cycle seconds by phase: " + ", ".join(f"{k} {v:.2f}" for k, v in phases.items()))
     if changed:
         print(
             f"per changed deployment: {(cycle['calls'] - quiet['calls']) / changed:.1f} heat "

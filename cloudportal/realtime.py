@@ -38,18 +38,26 @@ def _publishing_loop() -> asyncio.AbstractEventLoop:
 
 def groups_send(groups: Iterable[str], messages: Sequence[dict[str, Any]]) -> None:
     """Send each message to each group; failures are logged, never raised."""
+    groups_send_batch([(list(groups), messages)])
+
+
+def groups_send_batch(sends: Iterable[tuple[Sequence[str], Sequence[dict[str, Any]]]]) -> None:
+    """Many (groups, messages) pairs in one hop to the publishing loop (a worker's cycle)."""
     layer = get_channel_layer()
-    groups = list(groups)
-    if layer is None or not messages or not groups:
+    sends = [(list(groups), list(messages)) for groups, messages in sends if groups and messages]
+    if layer is None or not sends:
         return
 
     async def send_all() -> None:
-        for message in messages:
-            for group in groups:
-                await layer.group_send(group, message)
+        for groups, messages in sends:
+            for message in messages:
+                for group in groups:
+                    await layer.group_send(group, message)
 
     try:
         future = asyncio.run_coroutine_threadsafe(send_all(), _publishing_loop())
         future.result(timeout=SEND_TIMEOUT_SECONDS)
     except Exception:
-        logger.exception("realtime.send_failed", extra={"groups": groups})
+        logger.exception(
+            "realtime.send_failed", extra={"groups": [group for gs, _ in sends for group in gs]}
+        )

@@ -119,16 +119,12 @@ class DeploymentsConsumer(AsyncJsonWebsocketConsumer):
 
     # --- group messages (from deployments.events and accounts.events) -----------------
 
-    async def deployment_updated(self, message: dict[str, Any]) -> None:
-        await self._relay(message)
-
-    async def deployment_event(self, message: dict[str, Any]) -> None:
-        await self._relay(message)
-
-    async def _relay(self, message: dict[str, Any]) -> None:
-        # `text` is the final JSON, encoded once by the publisher for every socket.
-        if self._first_time(message):
-            await self.send(text_data=message["text"])
+    async def deployment_batch(self, message: dict[str, Any]) -> None:
+        # Each item's `text` is the final JSON, encoded once by the publisher for every
+        # socket; a socket in two groups gets each item twice and shows it once.
+        for item in message["items"]:
+            if self._first_time(item):
+                await self.send(text_data=item["text"])
 
     async def session_revoked(self, message: dict[str, Any]) -> None:
         await self.close(code=CLOSE_UNAUTHENTICATED)

@@ -7,7 +7,7 @@ process; consumers relay it. Groups: `deployment.<dep_id>` (one deployment) and
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -27,80 +27,90 @@ def customer_deployments_group(customer_public_id: str) -> str:
     return f"customer.{customer_public_id}.deployments"
 
 
-def _send(groups: list[str], messages: list[dict[str, object]]) -> None:
-    """Relay messages to the groups' sockets, each JSON-encoded once here, not per socket."""
-    realtime.groups_send(
-        groups,
-        [
-            {
-                "type": message["type"],
-                "message_id": uuid.uuid4().hex,  # a socket in two groups shows it once
-                "text": json.dumps(message, cls=DjangoJSONEncoder),
-            }
-            for message in messages
-        ],
-    )
+# Items per channel-layer message: one message per group per batch, within reason.
+BATCH_ITEMS = 100
+
+
+def _item(message: dict[str, object]) -> dict[str, str]:
+    """A message for consumers to relay, JSON-encoded once here rather than per socket."""
+    return {
+        "message_id": uuid.uuid4().hex,  # a socket in two groups shows it once
+        "text": json.dumps(message, cls=DjangoJSONEncoder),
+    }
 
 
 def publish_deployment_updated(*, deployment_id: int) -> None:
-    def send() -> None:
-        from deployments.api.serializers import DeploymentOutput
-        from deployments.models import Deployment
-
-        deployment = (
-            Deployment.objects.select_related(
-                "customer", "region", "instance_type", "image", "storage_profile"
-            )
-            .filter(pk=deployment_id)
-            .first()
-        )
-        if deployment is None:
-            return
-        payload = DeploymentOutput(deployment).data
-        _send(
-            [
-                deployment_group(deployment.public_id),
-                customer_deployments_group(deployment.customer.public_id),
-            ],
-            [{"type": "deployment.updated", "deployment": payload}],
-        )
-
-    transaction.on_commit(send)
+    publish_deployments_changed(updated_ids=[deployment_id])
 
 
 def publish_deployment_events(
     *, deployment_id: int, new_events: "Sequence[DeploymentEvent]"
 ) -> None:
-    """New Heat events of one deployment, serialised from memory: one query per batch."""
-    if not new_events:
+    publish_deployments_changed(new_events=new_events)
+
+
+def publish_deployments_changed(
+    *,
+    updated_ids: "Collection[int]" = (),
+    new_events: "Sequence[DeploymentEvent]" = (),
+) -> None:
+    """After commit: the current state of `updated_ids` and the new Heat events, to each
+    deployment's group and its customer's. One query and one send, whatever the batch
+    (a reconciler cycle publishes everything it changed at once).
+    """
+    updated_ids = set(updated_ids)
+    events_by_deployment: dict[int, list[DeploymentEvent]] = {}
+    for event in new_events:
+        events_by_deployment.setdefault(event.deployment_id, []).append(event)
+    if not updated_ids and not events_by_deployment:
         return
 
     def send() -> None:
-        from deployments.api.serializers import DeploymentEventOutput
+        from deployments.api.serializers import DeploymentEventOutput, DeploymentOutput
         from deployments.models import Deployment
 
-        deployment = (
-            Deployment.objects.select_related("customer")
-            .only("public_id", "customer__public_id")
-            .filter(pk=deployment_id)
-            .first()
+        deployments = list(
+            Deployment.objects.select_related(
+                "customer", "region", "instance_type", "image", "storage_profile"
+            ).filter(pk__in=updated_ids | events_by_deployment.keys())
         )
-        if deployment is None:
-            return
-        groups = [
-            deployment_group(deployment.public_id),
-            customer_deployments_group(deployment.customer.public_id),
-        ]
-        _send(
-            groups,
-            [
-                {
-                    "type": "deployment.event",
-                    "deployment_id": deployment.public_id,
-                    "event": DeploymentEventOutput(event).data,
-                }
-                for event in new_events
-            ],
+        # Serialised with many=True: DRF builds its fields once, not once per object.
+        updated = [deployment for deployment in deployments if deployment.pk in updated_ids]
+        payloads = dict(
+            zip(
+                (deployment.pk for deployment in updated),
+                DeploymentOutput(updated, many=True).data,
+                strict=True,
+            )
+        )
+        grouped = [event for batch in events_by_deployment.values() for event in batch]
+        event_payloads = iter(DeploymentEventOutput(grouped, many=True).data)
+        events_data = {
+            deployment_id: [next(event_payloads) for _ in batch]
+            for deployment_id, batch in events_by_deployment.items()
+        }
+        # One channel-layer message per group (in order), not one per item and group: a
+        # reconciler cycle publishes hundreds of items.
+        items_by_group: dict[str, list[dict[str, str]]] = {}
+        for deployment in deployments:
+            messages: list[dict[str, object]] = [
+                {"type": "deployment.event", "deployment_id": deployment.public_id, "event": data}
+                for data in events_data.get(deployment.pk, ())
+            ]
+            if deployment.pk in payloads:
+                messages.append(
+                    {"type": "deployment.updated", "deployment": payloads[deployment.pk]}
+                )
+            items = [_item(message) for message in messages]
+            for group in (
+                deployment_group(deployment.public_id),
+                customer_deployments_group(deployment.customer.public_id),
+            ):
+                items_by_group.setdefault(group, []).extend(items)
+        realtime.groups_send_batch(
+            ([group], [{"type": "deployment.batch", "items": items[start : start + BATCH_ITEMS]}])
+            for group, items in items_by_group.items()
+            for start in range(0, len(items), BATCH_ITEMS)
         )
 
     transaction.on_commit(send)

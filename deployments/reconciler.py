@@ -1,23 +1,31 @@
 """The worker side of deployments: create stacks, watch them, delete them, sweep orphans.
 
 Rules (DESIGN.md): no transaction is held across an OpenStack call; work is claimed with a
-short SKIP LOCKED transaction and a lease; results are written back through
-`services.deployment_transition`, which refuses a move that something else made stale.
+short SKIP LOCKED transaction and a lease. Each unit of work talks to Heat first and only
+collects what it decided (`Writes`); everything is then written at once through
+`services.deployments_apply`, which refuses a move that something else made stale. So a
+reconciler cycle costs the same few queries whether 1 or 1,000 deployments changed.
 Killing a worker at any point loses nothing: the lease expires and the next run converges.
 """
 
+import contextvars
 import logging
 import math
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.utils import timezone
 
 from catalog.models import Region
 from deployments import services
-from deployments.exceptions import DeploymentStateConflict
 from deployments.models import WATCHED_STATUSES, Deployment, DesiredState, Status
 from heat import adapter
 from heat.adapter_types import RegionRef, StackRef, StackSummary
@@ -79,6 +87,60 @@ def _staff_detail(error: OpenStackError) -> str:
     return f"{error.operation}: {type(error).__name__}: {error.cloud_message or error.detail}"
 
 
+# --- What a unit of work decided ------------------------------------------------------
+
+
+class Writes:
+    """The changes one unit of work decided, written later in one batch."""
+
+    def __init__(self) -> None:
+        self.changes: list[services.DeploymentChange] = []
+
+    def move(
+        self,
+        deployment: Deployment,
+        to_status: str,
+        reason: str,
+        expected_from: set[str],
+        *,
+        detail: str | None = None,
+        changes: dict[str, Any] | None = None,
+        if_refused: dict[str, Any] | None = None,
+    ) -> None:
+        """A worker's transition; refused (changing only `if_refused`) when a concurrent
+        change already moved the deployment."""
+        self.changes.append(
+            services.DeploymentChange(
+                deployment_id=deployment.pk,
+                to_status=to_status,
+                reason=reason,
+                detail=detail,
+                expected_from=frozenset(expected_from),
+                changes=changes or {},
+                if_refused=if_refused or {},
+            )
+        )
+
+    def observe(self, deployment: Deployment, **changes: Any) -> None:
+        """What the worker saw or did, without a state change."""
+        self.changes.append(services.DeploymentChange(deployment_id=deployment.pk, changes=changes))
+
+    def events(self, deployment: Deployment, ref: RegionRef, stack: StackRef) -> None:
+        """Read the stack's events since the deployment's marker, to be stored once each."""
+        heat_events = adapter.stack_events(
+            region=ref, stack=stack, since_event_id=deployment.events_marker or None
+        )
+        if heat_events:
+            self.changes.append(
+                services.DeploymentChange(deployment_id=deployment.pk, heat_events=heat_events)
+            )
+
+
+def _write(writes: Writes, owner: str, claimed: list[int]) -> None:
+    """Everything decided, in one transaction that also releases the leases."""
+    services.deployments_apply(writes.changes, release=(owner, claimed))
+
+
 # --- Provisioning ---------------------------------------------------------------------
 
 
@@ -90,13 +152,14 @@ def deployment_provision(*, deployment_id: int) -> None:
     )
     if not claimed:
         return  # not pending any more, or another worker has it
+    writes = Writes()
     try:
-        _provision(Deployment.objects.select_related("region").get(pk=deployment_id))
+        _provision(Deployment.objects.select_related("region").get(pk=deployment_id), writes)
     finally:
-        services.deployments_release(deployment_ids=claimed, owner=owner)
+        _write(writes, owner, claimed)
 
 
-def _provision(deployment: Deployment) -> None:
+def _provision(deployment: Deployment, writes: Writes) -> None:
     ref = region_ref(deployment.region)
     timeout = settings.DEPLOYMENTS_PROVISIONING_TIMEOUT
     try:
@@ -115,41 +178,39 @@ def _provision(deployment: Deployment) -> None:
                 timeout_minutes=math.ceil(timeout / 60),
             )
     except OpenStackError as error:
-        _provision_failed(deployment, error)
+        _provision_failed(deployment, error, writes)
         return
     now = timezone.now()
-    try:
-        services.deployment_transition(
-            deployment_id=deployment.pk,
-            to_status=Status.PROVISIONING,
-            reason="Creating the machine.",
-            expected_from={Status.PENDING},
-            changes={
-                "stack_id": stack.id,
-                "heat_status": "CREATE_IN_PROGRESS",
-                "provisioning_deadline": now + timedelta(seconds=timeout),
-                "next_check_at": now + YOUNG_CHECK,
-                "create_attempts": deployment.create_attempts + 1,
-            },
-        )
-    except DeploymentStateConflict:
+    writes.move(
+        deployment,
+        Status.PROVISIONING,
+        "Creating the machine.",
+        {Status.PENDING},
+        changes={
+            "stack_id": stack.id,
+            "heat_status": "CREATE_IN_PROGRESS",
+            "provisioning_deadline": now + timedelta(seconds=timeout),
+            "next_check_at": now + YOUNG_CHECK,
+            "create_attempts": deployment.create_attempts + 1,
+        },
         # Deleted while we were creating: keep the id so the delete finds the stack.
-        services.deployment_update(deployment_id=deployment.pk, stack_id=stack.id)
+        if_refused={"stack_id": stack.id},
+    )
 
 
-def _provision_failed(deployment: Deployment, error: OpenStackError) -> None:
+def _provision_failed(deployment: Deployment, error: OpenStackError, writes: Writes) -> None:
     attempts = deployment.create_attempts + 1
     if error.retryable and attempts < MAX_CREATE_ATTEMPTS:
         # The reconciler sends it again when next_check_at comes.
-        services.deployment_update(
-            deployment_id=deployment.pk,
+        writes.observe(
+            deployment,
             create_attempts=attempts,
             next_check_at=timezone.now() + _backoff(attempts),
             status_detail=_staff_detail(error),
         )
         return
     # If it was deleted meanwhile, the move is refused and the delete path finishes it.
-    _transition_quietly(
+    writes.move(
         deployment,
         Status.FAILED,
         _error_reason(error, deployment.region.name),
@@ -169,11 +230,12 @@ def deployment_delete_stack(*, deployment_id: int) -> None:
     )
     if not claimed:
         return
+    writes = Writes()
     try:
         deployment = Deployment.objects.select_related("region").get(pk=deployment_id)
-        _delete_stack(deployment, region_ref(deployment.region))
+        _delete_stack(deployment, region_ref(deployment.region), timezone.now(), writes)
     finally:
-        services.deployments_release(deployment_ids=claimed, owner=owner)
+        _write(writes, owner, claimed)
 
 
 def _stack_of(deployment: Deployment, ref: RegionRef) -> StackRef | None:
@@ -187,54 +249,55 @@ def _stack_of(deployment: Deployment, ref: RegionRef) -> StackRef | None:
 def _delete_stack(
     deployment: Deployment,
     ref: RegionRef,
+    now: datetime,
+    writes: Writes,
     *,
     look_again_in: timedelta = YOUNG_CHECK,
     detail: str | None = None,
 ) -> None:
-    now = timezone.now()
     try:
         stack = _stack_of(deployment, ref)
         deleting = stack is not None and adapter.stack_delete(region=ref, stack=stack)
     except StackConflict as error:
-        services.deployment_update(
-            deployment_id=deployment.pk,
+        writes.observe(
+            deployment,
             next_check_at=now + _backoff(deployment.delete_attempts + 1),
             status_detail=_staff_detail(error),
         )
         return
     except OpenStackError as error:
-        _delete_failed(deployment, _staff_detail(error))
+        _delete_failed(deployment, _staff_detail(error), writes)
         return
     if not deleting:
-        _transition_quietly(deployment, Status.DELETED, "Deleted.", {Status.DELETING})
+        writes.move(deployment, Status.DELETED, "Deleted.", {Status.DELETING})
         return
     assert stack is not None
-    services.deployment_update(
-        deployment_id=deployment.pk,
+    writes.observe(
+        deployment,
         stack_id=stack.id,
         heat_status="DELETE_IN_PROGRESS",
         next_check_at=now + look_again_in,
-        delete_attempts=F("delete_attempts") + 1,
+        delete_attempts=deployment.delete_attempts + 1,  # we hold its lease
         **({"status_detail": detail} if detail is not None else {}),
     )
 
 
-def _delete_failed(deployment: Deployment, detail: str) -> None:
+def _delete_failed(deployment: Deployment, detail: str, writes: Writes) -> None:
     """Asking Heat to delete failed: try again later, or give up after the last attempt."""
     attempts = deployment.delete_attempts + 1
     if attempts >= MAX_DELETE_ATTEMPTS:
-        _give_up_delete(deployment, detail, attempts)
+        _give_up_delete(deployment, detail, attempts, writes)
         return
-    services.deployment_update(
-        deployment_id=deployment.pk,
+    writes.observe(
+        deployment,
         delete_attempts=attempts,
         next_check_at=timezone.now() + _backoff(attempts),
         status_detail=detail,
     )
 
 
-def _give_up_delete(deployment: Deployment, detail: str, attempts: int) -> None:
-    _transition_quietly(
+def _give_up_delete(deployment: Deployment, detail: str, attempts: int, writes: Writes) -> None:
+    writes.move(
         deployment,
         Status.ERROR,
         "Deleting this machine failed; our team has been alerted and will finish it.",
@@ -243,30 +306,6 @@ def _give_up_delete(deployment: Deployment, detail: str, attempts: int) -> None:
         changes={"delete_attempts": attempts},
     )
     logger.error("deployment.delete_exhausted", extra={"deployment_id": deployment.public_id})
-
-
-def _transition_quietly(
-    deployment: Deployment,
-    to_status: str,
-    reason: str,
-    expected_from: set[str],
-    *,
-    detail: str | None = None,
-    changes: dict[str, object] | None = None,
-) -> bool:
-    """A worker's transition; False when a concurrent change already moved the deployment."""
-    try:
-        services.deployment_transition(
-            deployment_id=deployment.pk,
-            to_status=to_status,
-            reason=reason,
-            detail=detail,
-            expected_from=expected_from,
-            changes=changes,
-        )
-    except DeploymentStateConflict:
-        return False
-    return True
 
 
 def _portal_stacks(ref: RegionRef) -> tuple[StackSummary, ...]:
@@ -283,12 +322,94 @@ def _portal_stacks(ref: RegionRef) -> tuple[StackSummary, ...]:
 @dataclass
 class ReconcileReport:
     region: str
-    due: int = 0
+    watched: int = 0  # deployments whose stacks this region's list was compared with
+    due: int = 0  # of those, claimed for work
     listed: int = 0
     acted: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # by phase, for operators
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - started
+
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, what: str) -> None:
-        self.acted[what] = self.acted.get(what, 0) + 1
+        with self._lock:  # units of work run in threads
+            self.acted[what] = self.acted.get(what, 0) + 1
+
+
+class Triage(NamedTuple):
+    """The few facts that decide whether a deployment needs work this cycle."""
+
+    id: int
+    status: str
+    stack_name: str
+    has_stack_id: bool
+    heat_status: str
+    due: bool  # its next look (progress, a retry's backoff) is due
+    written_since_list: bool  # judged on the next cycle's list, which will be newer
+
+    @classmethod
+    def rows(cls, *, region_id: int, now: datetime, listed_at: datetime) -> list["Triage"]:
+        """Every watched deployment of the region, as plain tuples (booleans computed by
+        the database: no datetime per row to parse)."""
+        return [
+            cls(*values)
+            for values in Deployment.objects.filter(
+                region_id=region_id, status__in=WATCHED_STATUSES
+            )
+            .exclude(status=Status.FAILED, stack_id="")
+            .annotate(
+                _has_stack_id=ExpressionWrapper(~Q(stack_id=""), output_field=BooleanField()),
+                _due=ExpressionWrapper(Q(next_check_at__lte=now), output_field=BooleanField()),
+                _written=ExpressionWrapper(
+                    Q(updated_at__gte=listed_at), output_field=BooleanField()
+                ),
+            )
+            .values_list(
+                "id", "status", "stack_name", "_has_stack_id", "heat_status", "_due", "_written"
+            )
+        ]
+
+    @classmethod
+    def of(cls, deployment: Deployment, *, now: datetime, listed_at: datetime) -> "Triage":
+        return cls(
+            id=deployment.pk,
+            status=deployment.status,
+            stack_name=deployment.stack_name,
+            has_stack_id=bool(deployment.stack_id),
+            heat_status=deployment.heat_status,
+            due=deployment.next_check_at <= now,
+            written_since_list=deployment.updated_at >= listed_at,
+        )
+
+
+def _needs_work(row: Triage, stack: StackSummary | None) -> bool:
+    """Whether the listed stack and the row disagree, or the row's next look is due.
+
+    Settled rows (an active deployment whose stack is as last seen, a failed one whose
+    stack is being deleted) cost nothing: no claim, no write, no Heat read.
+    """
+    if row.written_since_list:
+        return False
+    changed = stack is None or stack.status != row.heat_status
+    if row.status == Status.ACTIVE:
+        return changed
+    if row.status == Status.PROVISIONING:
+        return row.due or changed
+    if row.status == Status.DELETING:
+        # Gone from the list after Heat accepted the delete: DELETED, no Heat call needed.
+        return row.due or (stack is None and (row.has_stack_id or bool(row.heat_status)))
+    if row.status == Status.FAILED:
+        if stack is None:
+            return True  # its cleanup finished: forget the stack
+        return row.due and stack.status != "DELETE_IN_PROGRESS"
+    return row.due  # PENDING: its provisioning task was lost or waits to retry
 
 
 def regions_reconcile(*, now: datetime | None = None) -> list[ReconcileReport]:
@@ -299,66 +420,90 @@ def regions_reconcile(*, now: datetime | None = None) -> list[ReconcileReport]:
 
 
 def region_reconcile(*, region_id: int, now: datetime | None = None) -> ReconcileReport:
-    """One cycle for one region: one bulk stack list, detail reads only where needed."""
+    """One cycle for one region: one bulk stack list, detail reads only where needed.
+
+    A fixed number of queries whatever the region's size or churn: one read of the watched
+    rows (plain tuples), one claim of those that need work, one load of them, one batched
+    write of everything decided.
+    """
     now = now or timezone.now()
     region = Region.objects.get(pk=region_id)
     report = ReconcileReport(region=region.slug)
-    owner = services.new_lease_owner()
-    due_ids = services.deployments_claim(
-        condition=Q(region_id=region_id, status__in=WATCHED_STATUSES, next_check_at__lte=now)
-        & ~Q(status=Status.FAILED, stack_id=""),
-        owner=owner,
-        limit=10_000,
-        now=now,
-    )
-    report.due = len(due_ids)
-    if not due_ids:
-        return report
     ref = region_ref(region)
-    held = set(due_ids)
+    listed_at = timezone.now()
     try:
-        try:
+        with report.timed("list"):
             stacks = {stack.name: stack for stack in _portal_stacks(ref)}
-        except OpenStackError:
-            logger.exception("reconcile.list_failed", extra={"region": region.slug})
-            return report
-        report.listed = len(stacks)
-        # Plain tuples first: most due deployments need nothing, and model rows cost time.
-        unchanged: list[int] = []
-        needs_work: list[int] = []
-        for pk, status, stack_name, heat_status in Deployment.objects.filter(
-            id__in=due_ids
-        ).values_list("id", "status", "stack_name", "heat_status"):
-            if _is_settled(status, heat_status, stacks.get(stack_name)):
-                unchanged.append(pk)
-            else:
-                needs_work.append(pk)
-        # One write for everything that needs nothing, lease released with it.
-        Deployment.objects.filter(id__in=unchanged, lease_owner=owner).update(
-            next_check_at=now + SETTLED_CHECK, lease_owner="", lease_expires_at=None
+    except OpenStackError:
+        logger.exception("reconcile.list_failed", extra={"region": region.slug})
+        return report
+    report.listed = len(stacks)
+    with report.timed("triage"):
+        rows = Triage.rows(region_id=region_id, now=now, listed_at=listed_at)
+        wanted = [row.id for row in rows if _needs_work(row, stacks.get(row.stack_name))]
+    report.watched = len(rows)
+    report.acted["unchanged"] = len(rows) - len(wanted)
+    if not wanted:
+        return report
+    owner = services.new_lease_owner()
+    with report.timed("claim"):
+        claimed = services.deployments_claim(
+            condition=Q(id__in=wanted), owner=owner, limit=len(wanted), now=now
         )
-        held.difference_update(unchanged)
-        report.acted["unchanged"] = len(unchanged)
-        for deployment in Deployment.objects.filter(id__in=needs_work).select_related("region"):
-            stack = stacks.get(deployment.stack_name)
-            try:
-                _reconcile_one(deployment, stack, ref, now, report)
-            except OpenStackError as error:
-                logger.warning(
-                    "reconcile.deployment_failed",
-                    extra={"deployment_id": deployment.public_id, "error": _staff_detail(error)},
+        deployments = list(Deployment.objects.filter(id__in=claimed).order_by("id"))
+    report.due = len(claimed)
+    writes = Writes()
+    try:
+        with (
+            report.timed("work"),
+            ThreadPoolExecutor(
+                max_workers=settings.DEPLOYMENTS_RECONCILE_CONCURRENCY,
+                thread_name_prefix="reconcile",
+            ) as pool,
+        ):
+            # Heat calls only in the threads (they wait on HTTP); each returns what it
+            # decided, written below in one batch. Results are taken in claim order.
+            units = []
+            for deployment in deployments:
+                deployment.region = region
+                stack = stacks.get(deployment.stack_name)
+                # Read again under our lease: another worker may have just done the work.
+                if not _needs_work(Triage.of(deployment, now=now, listed_at=listed_at), stack):
+                    report.count("unchanged")
+                    continue
+                context = contextvars.copy_context()  # the request id reaches the logs
+                units.append(
+                    pool.submit(
+                        context.run, _reconcile_guarded, deployment, stack, ref, now, report
+                    )
                 )
-                services.deployment_update(
-                    deployment_id=deployment.pk, next_check_at=now + _backoff(2)
-                )
+            for unit in units:
+                writes.changes.extend(unit.result())
     finally:
-        services.deployments_release(deployment_ids=held, owner=owner)
+        with report.timed("write"):
+            _write(writes, owner, claimed)
     return report
 
 
-def _is_settled(status: str, heat_status: str, stack: StackSummary | None) -> bool:
-    """An active deployment whose stack is still there as we last saw it needs no work."""
-    return status == Status.ACTIVE and stack is not None and stack.status == heat_status
+def _reconcile_guarded(
+    deployment: Deployment,
+    stack: StackSummary | None,
+    ref: RegionRef,
+    now: datetime,
+    report: ReconcileReport,
+) -> list[services.DeploymentChange]:
+    """One deployment's turn; a cloud error drops what it decided and looks again later."""
+    writes = Writes()
+    try:
+        _reconcile_one(deployment, stack, ref, now, report, writes)
+    except OpenStackError as error:
+        logger.warning(
+            "reconcile.deployment_failed",
+            extra={"deployment_id": deployment.public_id, "error": _staff_detail(error)},
+        )
+        writes = Writes()
+        writes.observe(deployment, next_check_at=now + _backoff(2))
+    return writes.changes
 
 
 def _reconcile_one(
@@ -367,19 +512,20 @@ def _reconcile_one(
     ref: RegionRef,
     now: datetime,
     report: ReconcileReport,
+    writes: Writes,
 ) -> None:
     status = deployment.status
     if status == Status.PENDING:
         # Its provisioning task was lost, or is waiting to retry: we hold the lease, do it.
-        _provision(deployment)
+        _provision(deployment, writes)
         report.count("provisioned")
     elif status == Status.PROVISIONING:
-        _reconcile_provisioning(deployment, stack, ref, now, report)
+        _reconcile_provisioning(deployment, stack, ref, now, report, writes)
     elif status == Status.DELETING:
-        _reconcile_deleting(deployment, stack, ref, now, report)
-    elif status == Status.ACTIVE:  # and not settled: its stack changed or vanished
+        _reconcile_deleting(deployment, stack, ref, now, report, writes)
+    elif status == Status.ACTIVE:  # its stack changed or vanished
         if stack is None:
-            _transition_quietly(
+            writes.move(
                 deployment,
                 Status.DELETING,
                 "The machine disappeared from the cloud.",
@@ -388,14 +534,10 @@ def _reconcile_one(
             )
             report.count("active_vanished")
         else:
-            services.deployment_update(
-                deployment_id=deployment.pk,
-                heat_status=stack.status,
-                next_check_at=now + SETTLED_CHECK,
-            )
+            writes.observe(deployment, heat_status=stack.status, next_check_at=now + SETTLED_CHECK)
             report.count("active_changed")
     elif status == Status.FAILED:
-        _reconcile_failed_cleanup(deployment, stack, ref, now, report)
+        _reconcile_failed_cleanup(deployment, stack, ref, now, report, writes)
 
 
 def _reconcile_provisioning(
@@ -404,19 +546,20 @@ def _reconcile_provisioning(
     ref: RegionRef,
     now: datetime,
     report: ReconcileReport,
+    writes: Writes,
 ) -> None:
     region_name = deployment.region.name
     if stack is None or stack.status == "CREATE_FAILED":
         heat_reason = stack.status_reason if stack else "The stack disappeared."
         _fail_and_clean_up(
-            deployment, ref, customer_reason(heat_reason, region_name), heat_reason, now
+            deployment, ref, customer_reason(heat_reason, region_name), heat_reason, now, writes
         )
         report.count("create_failed")
         return
     stack_ref = stack.ref
     if stack.status == "CREATE_COMPLETE":
         full = adapter.stack_get(region=ref, stack=stack_ref)
-        _events_catch_up(deployment, ref, stack_ref)
+        writes.events(deployment, ref, stack_ref)
         try:
             outputs = stack_outputs_parse(full.output_values)
         except StackOutputsInvalid as error:
@@ -426,10 +569,11 @@ def _reconcile_provisioning(
                 "The machine was created incompletely. Our team has been alerted.",
                 str(error),
                 now,
+                writes,
             )
             report.count("outputs_invalid")
             return
-        _transition_quietly(
+        writes.move(
             deployment,
             Status.ACTIVE,
             "Running.",
@@ -458,14 +602,15 @@ def _reconcile_provisioning(
             "Creating the machine took too long. Please try again.",
             f"Provisioning deadline passed in {stack.status}.",
             now,
+            writes,
         )
         report.count("timed_out")
         return
     # Still in progress: a young stack is worth a progress count and its new events.
     progress = adapter.stack_resources(region=ref, stack=stack_ref)
-    _events_catch_up(deployment, ref, stack_ref)
-    services.deployment_update(
-        deployment_id=deployment.pk,
+    writes.events(deployment, ref, stack_ref)
+    writes.observe(
+        deployment,
         heat_status=stack.status,
         progress_complete=progress.complete,
         progress_total=progress.total,
@@ -475,30 +620,32 @@ def _reconcile_provisioning(
     report.count("progress")
 
 
-def _events_catch_up(deployment: Deployment, ref: RegionRef, stack: StackRef) -> None:
-    heat_events = adapter.stack_events(
-        region=ref, stack=stack, since_event_id=deployment.events_marker or None
-    )
-    services.deployment_events_record(deployment_id=deployment.pk, heat_events=heat_events)
-
-
 def _fail_and_clean_up(
-    deployment: Deployment, ref: RegionRef, reason: str, detail: str, now: datetime
+    deployment: Deployment,
+    ref: RegionRef,
+    reason: str,
+    detail: str,
+    now: datetime,
+    writes: Writes,
 ) -> None:
-    moved = _transition_quietly(
+    # Deleting first is safe: if the move is refused, a delete request moved it meanwhile,
+    # and that wants the stack gone too.
+    cleanup = _request_cleanup(deployment, ref, now) if deployment.stack_id else {}
+    writes.move(
         deployment,
         Status.FAILED,
         reason,
         {Status.PROVISIONING},
         detail=detail,
-        changes={"next_check_at": now + YOUNG_CHECK},
+        changes={"next_check_at": now + YOUNG_CHECK, **cleanup},
     )
-    if moved and deployment.stack_id:
-        _request_cleanup(deployment, ref, now)
 
 
-def _request_cleanup(deployment: Deployment, ref: RegionRef, now: datetime) -> None:
-    """A failed deployment's stack still holds resources: delete it (rollback is off)."""
+def _request_cleanup(deployment: Deployment, ref: RegionRef, now: datetime) -> dict[str, Any]:
+    """A failed deployment's stack still holds resources: delete it (rollback is off).
+
+    Returns the fields to record; nothing when the cloud refused (a later cycle retries).
+    """
     try:
         deleting = adapter.stack_delete(
             region=ref, stack=StackRef(id=deployment.stack_id, name=deployment.stack_name)
@@ -508,12 +655,8 @@ def _request_cleanup(deployment: Deployment, ref: RegionRef, now: datetime) -> N
             "deployment.cleanup_failed",
             extra={"deployment_id": deployment.public_id, "error": _staff_detail(error)},
         )
-        return
-    services.deployment_update(
-        deployment_id=deployment.pk,
-        stack_cleanup_requested_at=now,
-        **({} if deleting else {"stack_id": ""}),
-    )
+        return {}
+    return {"stack_cleanup_requested_at": now, **({} if deleting else {"stack_id": ""})}
 
 
 def _reconcile_failed_cleanup(
@@ -522,16 +665,20 @@ def _reconcile_failed_cleanup(
     ref: RegionRef,
     now: datetime,
     report: ReconcileReport,
+    writes: Writes,
 ) -> None:
     if stack is None:
-        services.deployment_update(deployment_id=deployment.pk, stack_id="", heat_status="")
+        writes.observe(deployment, stack_id="", heat_status="")
         report.count("cleaned_up")
-    elif stack.status in ("DELETE_FAILED",) or not stack.status.startswith("DELETE"):
-        _request_cleanup(deployment, ref, now)
-        services.deployment_update(deployment_id=deployment.pk, next_check_at=now + YOUNG_CHECK)
+    elif stack.status == "DELETE_FAILED" or not stack.status.startswith("DELETE"):
+        writes.observe(
+            deployment,
+            next_check_at=now + YOUNG_CHECK,
+            **_request_cleanup(deployment, ref, now),
+        )
         report.count("cleanup_requested")
     else:
-        services.deployment_update(deployment_id=deployment.pk, next_check_at=now + YOUNG_CHECK)
+        writes.observe(deployment, next_check_at=now + YOUNG_CHECK)
 
 
 def _reconcile_deleting(
@@ -540,20 +687,21 @@ def _reconcile_deleting(
     ref: RegionRef,
     now: datetime,
     report: ReconcileReport,
+    writes: Writes,
 ) -> None:
     if stack is None:
         if deployment.stack_id or deployment.heat_status:
             # Gone from the list: DELETE_COMPLETE (Heat hides deleted stacks).
-            _transition_quietly(deployment, Status.DELETED, "Deleted.", {Status.DELETING})
+            writes.move(deployment, Status.DELETED, "Deleted.", {Status.DELETING})
             report.count("deleted")
         else:
-            _delete_stack(deployment, ref)  # never reached Heat, or not yet asked
+            _delete_stack(deployment, ref, now, writes)  # never reached Heat, or not yet asked
             report.count("delete_requested")
         return
     if stack.status == "DELETE_IN_PROGRESS":
-        _events_catch_up(deployment, ref, stack.ref)
-        services.deployment_update(
-            deployment_id=deployment.pk,
+        writes.events(deployment, ref, stack.ref)
+        writes.observe(
+            deployment,
             stack_id=stack.id,
             heat_status=stack.status,
             next_check_at=now + YOUNG_CHECK,
@@ -563,19 +711,22 @@ def _reconcile_deleting(
     if stack.status == "DELETE_FAILED":
         detail = f"DELETE_FAILED: {stack.status_reason}"
         if deployment.delete_attempts >= MAX_DELETE_ATTEMPTS:
-            _give_up_delete(deployment, detail, deployment.delete_attempts)  # staff take over
+            # Staff take over.
+            _give_up_delete(deployment, detail, deployment.delete_attempts, writes)
         else:
             # Ask again now, look again after a growing pause; each ask counts once.
             _delete_stack(
                 deployment,
                 ref,
+                now,
+                writes,
                 look_again_in=_backoff(deployment.delete_attempts + 1),
                 detail=detail,
             )
         report.count("delete_retried")
         return
     # The stack exists but no delete is under way (delete asked before it was created).
-    _delete_stack(deployment, ref)
+    _delete_stack(deployment, ref, now, writes)
     report.count("delete_requested")
 
 

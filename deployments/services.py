@@ -6,7 +6,8 @@ The worker side (provisioning, the reconciler, deleting stacks) is in `reconcile
 import logging
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from accounts.models import Customer
 from catalog import selectors as catalog_selectors
 from catalog.exceptions import CatalogChoiceNotOffered
 from catalog.models import Image, InstanceType, Region, StorageProfile
+from cloudportal.db import rows_update
 from cloudportal.ids import new_public_id
 from deployments import events, selectors
 from deployments.exceptions import (
@@ -194,6 +196,36 @@ def deployment_request_delete(*, deployment: Deployment) -> Deployment:
     return updated
 
 
+@dataclass(frozen=True)
+class DeploymentChange:
+    """What a worker decided for one deployment: a move, observed fields, new Heat events.
+
+    `expected_from` guards a worker's move against a concurrent one (e.g. a delete request
+    that arrived while the worker was talking to the cloud): a refused move changes nothing
+    but `if_refused`. Values in `changes` are plain values (not expressions).
+    """
+
+    deployment_id: int
+    to_status: str | None = None
+    reason: str = ""
+    detail: str | None = None
+    expected_from: frozenset[str] | None = None
+    changes: Mapping[str, Any] = field(default_factory=dict)
+    if_refused: Mapping[str, Any] = field(default_factory=dict)
+    heat_events: Sequence[StackEvent] = ()
+
+
+@dataclass
+class AppliedChanges:
+    deployments: dict[int, Deployment]
+    refused: dict[int, str]  # deployment id → why its move was refused
+    new_events: int = 0
+
+
+# Fields a customer sees change without a state transition: publish them too.
+_VISIBLE_FIELDS = frozenset({"progress_complete", "progress_total", "heat_status", "outputs"})
+
+
 def deployment_transition(
     *,
     deployment_id: int,
@@ -205,48 +237,123 @@ def deployment_transition(
 ) -> Deployment:
     """The one way a deployment changes state: checked, recorded and published after commit.
 
-    `expected_from` guards a worker's move against a concurrent one (e.g. a delete request
-    that arrived while the worker was talking to the cloud): the move is refused with
-    DeploymentStateConflict and nothing changes.
+    Raises DeploymentStateConflict, changing nothing, when the move is not allowed.
     """
-    with transaction.atomic():
-        deployment = Deployment.objects.select_for_update().get(pk=deployment_id)
-        current = deployment.status
-        if expected_from is not None and current not in set(expected_from):
-            raise DeploymentStateConflict(f"Expected {sorted(expected_from)}, found {current}.")
-        if to_status not in TRANSITIONS[current]:
-            raise DeploymentStateConflict(f"A {current} deployment cannot become {to_status}.")
-        now = timezone.now()
-        fields = {"status", "status_changed_at", "status_reason", "updated_at"}
-        deployment.status = to_status
-        deployment.status_changed_at = now
-        deployment.status_reason = reason[:500]
-        if detail is not None:
-            deployment.status_detail = detail
-            fields.add("status_detail")
-        if to_status == Status.ACTIVE:
-            deployment.activated_at = now
-            fields.add("activated_at")
-        if to_status == Status.DELETED:
-            deployment.deleted_at = now
-            fields.add("deleted_at")
-        for field, value in (changes or {}).items():
-            setattr(deployment, field, value)
-            fields.add(field)
-        deployment.save(update_fields=sorted(fields))
-        StatusChange.objects.create(
-            deployment=deployment,
-            from_status=current,
-            to_status=to_status,
-            reason=reason[:500],
-            created_at=now,
-        )
-        events.publish_deployment_updated(deployment_id=deployment.pk)
-    logger.info(
-        "deployment.transition",
-        extra={"deployment_id": deployment.public_id, "from": current, "to": to_status},
+    change = DeploymentChange(
+        deployment_id=deployment_id,
+        to_status=to_status,
+        reason=reason,
+        detail=detail,
+        expected_from=frozenset(expected_from) if expected_from is not None else None,
+        changes=changes or {},
     )
-    return deployment
+    applied = deployments_apply([change])
+    if deployment_id in applied.refused:
+        raise DeploymentStateConflict(applied.refused[deployment_id])
+    return applied.deployments[deployment_id]
+
+
+def deployments_apply(
+    changes: Sequence[DeploymentChange], *, release: tuple[str, Iterable[int]] | None = None
+) -> AppliedChanges:
+    """Write many deployments' changes in one transaction with a constant number of queries.
+
+    Each deployment is locked, each move checked against TRANSITIONS (a refused one is
+    reported, not raised), every move appended to StatusChange, new Heat events stored once
+    by id, and everything published after commit. `release=(owner, ids)` also releases
+    that worker's leases on those deployments, in the same transaction. Changes apply in
+    order; a deployment may have several.
+    """
+    ids = {change.deployment_id for change in changes}
+    if not ids:
+        if release is not None:
+            deployments_release(deployment_ids=release[1], owner=release[0])
+        return AppliedChanges(deployments={}, refused={})
+    with transaction.atomic():
+        rows = {
+            deployment.pk: deployment
+            for deployment in Deployment.objects.select_for_update().filter(pk__in=ids)
+        }
+        now = timezone.now()
+        fields: set[str] = set()
+        refused: dict[int, str] = {}
+        status_changes: list[StatusChange] = []
+        moves: list[tuple[Deployment, str]] = []
+        published: set[int] = set()
+        events_by_deployment: dict[int, list[StackEvent]] = {}
+        for change in changes:
+            deployment = rows.get(change.deployment_id)
+            if deployment is None:
+                continue
+            updates = dict(change.changes)
+            if change.to_status is not None:
+                problem = _move_problem(deployment.status, change)
+                if problem:
+                    refused[deployment.pk] = problem
+                    updates = dict(change.if_refused)
+                else:
+                    current = deployment.status
+                    updates.update(_move_fields(change, now))
+                    status_changes.append(
+                        StatusChange(
+                            deployment=deployment,
+                            from_status=current,
+                            to_status=change.to_status,
+                            reason=change.reason[:500],
+                            created_at=now,
+                        )
+                    )
+                    moves.append((deployment, current))
+                    published.add(deployment.pk)
+            if change.heat_events:
+                events_by_deployment.setdefault(deployment.pk, []).extend(change.heat_events)
+                updates["events_marker"] = change.heat_events[-1].id
+            for name, value in updates.items():
+                setattr(deployment, name, value)
+            fields.update(updates)
+            if updates.keys() & _VISIBLE_FIELDS:
+                published.add(deployment.pk)
+        if fields:
+            touched = [rows[pk] for pk in ids if pk in rows]
+            for deployment in touched:
+                deployment.updated_at = now
+            rows_update(touched, sorted(fields | {"updated_at"}))
+        StatusChange.objects.bulk_create(status_changes)
+        new_events = _events_store(events_by_deployment, now)
+        if release is not None:
+            deployments_release(deployment_ids=release[1], owner=release[0])
+        events.publish_deployments_changed(updated_ids=published, new_events=new_events)
+    for deployment, current in moves:
+        logger.info(
+            "deployment.transition",
+            extra={"deployment_id": deployment.public_id, "from": current, "to": deployment.status},
+        )
+    return AppliedChanges(deployments=rows, refused=refused, new_events=len(new_events))
+
+
+def _move_problem(current: str, change: DeploymentChange) -> str | None:
+    if change.expected_from is not None and current not in change.expected_from:
+        return f"Expected {sorted(change.expected_from)}, found {current}."
+    assert change.to_status is not None
+    if change.to_status not in TRANSITIONS[current]:
+        return f"A {current} deployment cannot become {change.to_status}."
+    return None
+
+
+def _move_fields(change: DeploymentChange, now: datetime) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "status": change.to_status,
+        "status_changed_at": now,
+        "status_reason": change.reason[:500],
+    }
+    if change.detail is not None:
+        fields["status_detail"] = change.detail
+    if change.to_status == Status.ACTIVE:
+        fields["activated_at"] = now
+    if change.to_status == Status.DELETED:
+        fields["deleted_at"] = now
+    # The caller's own changes win (they are applied after these).
+    return {**fields, **change.changes}
 
 
 def deployment_update(*, deployment_id: int, **changes: Any) -> None:
@@ -255,7 +362,7 @@ def deployment_update(*, deployment_id: int, **changes: Any) -> None:
         return
     with transaction.atomic():
         Deployment.objects.filter(pk=deployment_id).update(**changes, updated_at=timezone.now())
-        if changes.keys() & {"progress_complete", "progress_total", "heat_status", "outputs"}:
+        if changes.keys() & _VISIBLE_FIELDS:
             events.publish_deployment_updated(deployment_id=deployment_id)
 
 
@@ -300,36 +407,51 @@ def deployments_release(*, deployment_ids: Iterable[int], owner: str) -> None:
 
 
 def deployment_events_record(*, deployment_id: int, heat_events: Iterable[StackEvent]) -> int:
-    """Store new Heat events once each (by Heat's id); returns how many were new.
-
-    Heat repeats events when a marker is unknown (purged), so duplicates are expected: one
-    read of the ids already stored and one bulk insert, whatever the batch size.
+    """Store new Heat events once each (by Heat's id) and move the marker; returns how many
+    were new. Heat repeats events when a marker is unknown (purged), so duplicates are
+    expected.
     """
-    heat_events = list({event.id: event for event in heat_events}.values())
+    heat_events = list(heat_events)
     if not heat_events:
         return 0
+    applied = deployments_apply(
+        [DeploymentChange(deployment_id=deployment_id, heat_events=heat_events)]
+    )
+    return applied.new_events
+
+
+def _events_store(
+    events_by_deployment: Mapping[int, Sequence[StackEvent]], now: datetime
+) -> list[DeploymentEvent]:
+    """One read of the ids already stored and one bulk insert, whatever the batch size."""
+    batches = {
+        deployment_id: {event.id: event for event in heat_events}
+        for deployment_id, heat_events in events_by_deployment.items()
+        if heat_events
+    }
+    if not batches:
+        return []
     known = set(
         DeploymentEvent.objects.filter(
-            deployment_id=deployment_id, heat_event_id__in=[event.id for event in heat_events]
-        ).values_list("heat_event_id", flat=True)
+            deployment_id__in=batches.keys(),
+            heat_event_id__in={event_id for batch in batches.values() for event_id in batch},
+        ).values_list("deployment_id", "heat_event_id")
     )
     new_events = [
         DeploymentEvent(
             deployment_id=deployment_id,
             heat_event_id=event.id,
-            occurred_at=event.time or timezone.now(),
+            occurred_at=event.time or now,
             resource_name=event.resource_name[:255],
             resource_status=event.resource_status[:64],
             reason=event.reason,
         )
-        for event in heat_events
-        if event.id not in known
+        for deployment_id, batch in batches.items()
+        for event in batch.values()
+        if (deployment_id, event.id) not in known
     ]
-    with transaction.atomic():
-        DeploymentEvent.objects.bulk_create(new_events, ignore_conflicts=True)
-        Deployment.objects.filter(pk=deployment_id).update(events_marker=heat_events[-1].id)
-        events.publish_deployment_events(deployment_id=deployment_id, new_events=new_events)
-    return len(new_events)
+    DeploymentEvent.objects.bulk_create(new_events, ignore_conflicts=True)
+    return new_events
 
 
 # --- Staff actions (admin) ------------------------------------------------------------

@@ -77,7 +77,9 @@ def _template_dict(template: Mapping[str, Any] | str) -> dict[str, Any]:
 def _time(value: str | None) -> datetime | None:
     if not value:
         return None
-    return datetime.strptime(value.rstrip("Z")[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    # Heat's times are UTC to the second ("2026-11-26T02:40:18Z", at times with a fraction
+    # or "+00:00"). fromisoformat is ~30x cheaper than strptime, which matters per listed stack.
+    return datetime.fromisoformat(value[:19]).replace(tzinfo=UTC)
 
 
 def _summary_fields(stack: SdkStack) -> dict[str, Any]:
@@ -186,6 +188,10 @@ def stack_create(
     return call("stack_create", region, create, on_retry=after_ambiguous_failure)
 
 
+def _stack_path(stack: StackRef, suffix: str = "") -> str:
+    return f"/stacks/{quote(stack.name, safe='')}/{quote(stack.id, safe='')}{suffix}"
+
+
 def stack_get(*, region: RegionRef, stack: StackRef) -> Stack:
     """Status, reason and outputs; StackNotFound once the stack is gone (DELETE_COMPLETE).
 
@@ -194,9 +200,7 @@ def stack_get(*, region: RegionRef, stack: StackRef) -> Stack:
     """
 
     def get(connection: Connection) -> Stack:
-        response = connection.orchestration.get(
-            f"/stacks/{quote(stack.name, safe='')}/{quote(stack.id, safe='')}"
-        )
+        response = connection.orchestration.get(_stack_path(stack))
         sdk_exceptions.raise_from_response(response)
         body = response.json()["stack"]
         if body.get("stack_status") == "DELETE_COMPLETE":
@@ -252,23 +256,29 @@ def stack_events(
     """
 
     def events(connection: Connection) -> tuple[StackEvent, ...]:
+        # One GET of raw JSON (no `limit`, so Heat answers every event at once): building
+        # openstacksdk objects costs milliseconds per event, which a reconciler cycle
+        # reading events of many stacks cannot afford.
         query: dict[str, Any] = {"sort_dir": "asc"}
         if since_event_id:
             query["marker"] = since_event_id
+        response = connection.orchestration.get(_stack_path(stack, "/events"), params=query)
+        sdk_exceptions.raise_from_response(response)
         seen: dict[str, StackEvent] = {}
-        for event in connection.orchestration.stack_events(_existing(stack), **query):
-            event_id = str(event.id)
-            if event_id == since_event_id or event_id in seen:
+        for item in response.json().get("events") or []:
+            event_id = str(item.get("id") or "")
+            if not event_id or event_id == since_event_id or event_id in seen:
                 continue
+            physical_id = str(item.get("physical_resource_id") or "")
+            resource_name = str(item.get("resource_name") or "")
             seen[event_id] = StackEvent(
                 id=event_id,
-                time=_time(event.event_time),
-                resource_name=str(event.resource_name or ""),
-                resource_status=str(event.resource_status or ""),
-                reason=str(event.resource_status_reason or ""),
-                physical_resource_id=str(event.physical_resource_id or ""),
-                is_stack_event=event.resource_name == stack.name
-                and event.physical_resource_id == stack.id,
+                time=_time(item.get("event_time")),
+                resource_name=resource_name,
+                resource_status=str(item.get("resource_status") or ""),
+                reason=str(item.get("resource_status_reason") or ""),
+                physical_resource_id=physical_id,
+                is_stack_event=resource_name == stack.name and physical_id == stack.id,
             )
         return tuple(seen.values())
 
@@ -276,20 +286,21 @@ def stack_events(
 
 
 def stack_resources(*, region: RegionRef, stack: StackRef) -> ResourceProgress:
-    """The stack's resources and their states, for a progress count."""
+    """The stack's resources and their states, for a progress count (one GET, raw JSON)."""
 
     def resources(connection: Connection) -> ResourceProgress:
-        items = connection.orchestration.resources(_existing(stack))
+        response = connection.orchestration.get(_stack_path(stack, "/resources"))
+        sdk_exceptions.raise_from_response(response)
         return ResourceProgress(
             resources=tuple(
                 StackResource(
-                    name=str(item.name),
-                    type=str(item.resource_type or ""),
-                    status=str(item.status or ""),
-                    reason=str(item.status_reason or ""),
-                    physical_id=str(item.physical_resource_id or ""),
+                    name=str(item.get("resource_name") or ""),
+                    type=str(item.get("resource_type") or ""),
+                    status=str(item.get("resource_status") or ""),
+                    reason=str(item.get("resource_status_reason") or ""),
+                    physical_id=str(item.get("physical_resource_id") or ""),
                 )
-                for item in items
+                for item in response.json().get("resources") or []
             )
         )
 
@@ -304,7 +315,8 @@ def stack_delete(*, region: RegionRef, stack: StackRef) -> bool:
     """
 
     def delete(connection: Connection) -> bool:
-        connection.orchestration.delete_stack(_existing(stack), ignore_missing=False)
+        response = connection.orchestration.delete(_stack_path(stack))
+        sdk_exceptions.raise_from_response(response)
         return True
 
     try:

@@ -147,7 +147,7 @@ def test_retry_delete_moves_error_to_deleting_and_the_worker_finishes(
     assert deployment.desired_state == "deleted"
     assert deployment.status_reason == "Deletion retried by our team."
     queued = [callback.__qualname__.split(".")[0] for callback in callbacks]
-    assert queued == ["publish_deployment_updated", "_schedule_stack_delete"]
+    assert queued == ["publish_deployments_changed", "_schedule_stack_delete"]
     assert messages_of(response) == ["Deletion retried: 1 deployment(s)."]
     # What the queued task runs: the stack was never created, so it is simply gone.
     reconciler.deployment_delete_stack(deployment_id=deployment.pk)
