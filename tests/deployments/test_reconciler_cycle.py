@@ -1,0 +1,85 @@
+"""What one reconciler cycle costs and what it leaves alone, against devcloud."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from deployments import reconciler
+from deployments.models import Deployment, Status
+from heat import adapter
+from tests.deployments.conftest import refreshed
+
+pytestmark = pytest.mark.django_db
+
+
+def provisioned(launch, count: int) -> list[Deployment]:
+    deployments = [launch(name=f"box-{index}-{count}") for index in range(count)]
+    for deployment in deployments:
+        reconciler.deployment_provision(deployment_id=deployment.pk)
+    return deployments
+
+
+def cycle_queries(at) -> list[str]:
+    with time_machine.travel(at), CaptureQueriesContext(connection) as queries:
+        reconciler.regions_reconcile()
+    return [query["sql"] for query in queries.captured_queries]
+
+
+def test_a_cycle_costs_the_same_queries_for_one_change_or_many(launch, cloud, devcloud):
+    first = provisioned(launch, 1)
+    devcloud.advance(600)
+    one = cycle_queries(timezone.now() + timedelta(seconds=10))
+    assert refreshed(first[0]).status == Status.ACTIVE
+
+    more = provisioned(launch, 4)
+    devcloud.advance(600)
+    four = cycle_queries(timezone.now() + timedelta(seconds=20))
+
+    assert [refreshed(deployment).status for deployment in more] == [Status.ACTIVE] * 4
+    assert len(four) == len(one), "\n".join(four)
+
+
+def test_a_quiet_cycle_reads_no_stack_and_writes_nothing(launch, cloud, devcloud):
+    deployments = provisioned(launch, 3)
+    devcloud.advance(600)
+    with time_machine.travel(timezone.now() + timedelta(seconds=10)):
+        reconciler.regions_reconcile()
+    stamps = {d.pk: refreshed(d).updated_at for d in deployments}
+    detail_reads = len(devcloud.requests("GET", "/stacks/dep_"))
+
+    # Long after: every settled row is "due" by the clock, yet nothing changed in Heat.
+    queries = cycle_queries(timezone.now() + timedelta(hours=2))
+
+    assert len(devcloud.requests("GET", "/stacks/dep_")) == detail_reads
+    assert not [sql for sql in queries if sql.startswith(("UPDATE", "INSERT", "DELETE"))]
+    assert {d.pk: refreshed(d).updated_at for d in deployments} == stamps
+
+
+def test_a_row_written_after_the_list_waits_for_the_next_list(launch, cloud, devcloud, monkeypatch):
+    """A provisioning task that saves its stack while a cycle runs: the cycle's list is
+    older than the stack, which must not read as "the stack disappeared"."""
+    deployment = launch()
+    real_list = adapter.stacks_list
+
+    def list_then_the_task_finishes(**kwargs):
+        stacks = real_list(**kwargs)
+        if kwargs["region"] == cloud:
+            reconciler.deployment_provision(deployment_id=deployment.pk)
+        return stacks
+
+    monkeypatch.setattr(adapter, "stacks_list", list_then_the_task_finishes)
+    with time_machine.travel(timezone.now() + timedelta(minutes=1)):
+        reports = reconciler.regions_reconcile()
+    monkeypatch.setattr(adapter, "stacks_list", real_list)
+
+    deployment = refreshed(deployment)
+    assert deployment.status == Status.PROVISIONING
+    assert sum(report.acted.get("create_failed", 0) for report in reports) == 0
+    devcloud.advance(600)
+    with time_machine.travel(timezone.now() + timedelta(minutes=2)):
+        reconciler.regions_reconcile()
+    assert refreshed(deployment).status == Status.ACTIVE
