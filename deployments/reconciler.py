@@ -47,6 +47,9 @@ MAX_DELETE_ATTEMPTS = 5
 YOUNG_CHECK = timedelta(seconds=3)  # provisioning, deleting
 SETTLED_CHECK = timedelta(minutes=5)  # active, failed and cleaned up
 YOUNG_FOR = timedelta(minutes=10)
+# Deployments one region's cycle works on; more wait for the next cycle. Keeps a cycle's
+# Heat calls well inside the lease (a mass event changes thousands at once).
+MAX_WORK_PER_CYCLE = 1000
 
 
 def region_ref(region: Region) -> RegionRef:
@@ -448,7 +451,7 @@ def region_reconcile(*, region_id: int, now: datetime | None = None) -> Reconcil
     owner = services.new_lease_owner()
     with report.timed("claim"):
         claimed = services.deployments_claim(
-            condition=Q(id__in=wanted), owner=owner, limit=len(wanted), now=now
+            condition=Q(id__in=wanted), owner=owner, limit=MAX_WORK_PER_CYCLE, now=now
         )
         deployments = list(Deployment.objects.filter(id__in=claimed).order_by("id"))
     report.due = len(claimed)
