@@ -43,12 +43,6 @@ def publish_deployment_updated(*, deployment_id: int) -> None:
     publish_deployments_changed(updated_ids=[deployment_id])
 
 
-def publish_deployment_events(
-    *, deployment_id: int, new_events: "Sequence[DeploymentEvent]"
-) -> None:
-    publish_deployments_changed(new_events=new_events)
-
-
 def publish_deployments_changed(
     *,
     updated_ids: "Collection[int]" = (),

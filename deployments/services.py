@@ -248,6 +248,8 @@ def deployment_transition(
         changes=changes or {},
     )
     applied = deployments_apply([change])
+    if deployment_id not in applied.deployments:
+        raise Deployment.DoesNotExist(f"No deployment {deployment_id}.")
     if deployment_id in applied.refused:
         raise DeploymentStateConflict(applied.refused[deployment_id])
     return applied.deployments[deployment_id]
@@ -278,7 +280,7 @@ def deployments_apply(
         fields: set[str] = set()
         refused: dict[int, str] = {}
         status_changes: list[StatusChange] = []
-        moves: list[tuple[Deployment, str]] = []
+        moves: list[tuple[Deployment, str, str]] = []
         published: set[int] = set()
         events_by_deployment: dict[int, list[StackEvent]] = {}
         for change in changes:
@@ -303,7 +305,7 @@ def deployments_apply(
                             created_at=now,
                         )
                     )
-                    moves.append((deployment, current))
+                    moves.append((deployment, current, change.to_status))
                     published.add(deployment.pk)
             if change.heat_events:
                 events_by_deployment.setdefault(deployment.pk, []).extend(change.heat_events)
@@ -323,10 +325,10 @@ def deployments_apply(
         if release is not None:
             deployments_release(deployment_ids=release[1], owner=release[0])
         events.publish_deployments_changed(updated_ids=published, new_events=new_events)
-    for deployment, current in moves:
+    for deployment, current, to_status in moves:
         logger.info(
             "deployment.transition",
-            extra={"deployment_id": deployment.public_id, "from": current, "to": deployment.status},
+            extra={"deployment_id": deployment.public_id, "from": current, "to": to_status},
         )
     return AppliedChanges(deployments=rows, refused=refused, new_events=len(new_events))
 

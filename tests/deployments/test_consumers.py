@@ -143,6 +143,78 @@ def test_one_deployment_topic_and_its_events(browser, deployment, committed):
     run(scenario)
 
 
+def test_a_workers_batch_arrives_in_order_and_once(browser, client, spec, catalog, committed):
+    """A reconciler cycle writes many deployments at once: a socket watching the list and
+    one of them sees each deployment's events, then its new state, each message once."""
+    first, second = (
+        Deployment.objects.get(
+            public_id=client.post("/api/v1/deployments", {**spec, "name": name}).json()["id"]
+        )
+        for name in ("box-a", "box-b")
+    )
+
+    def event(number: int) -> StackEvent:
+        return StackEvent(
+            id=f"ev-{number}",
+            time=None,
+            resource_name="server",
+            resource_status="CREATE_COMPLETE",
+            reason="state changed",
+            physical_resource_id="",
+            is_stack_event=False,
+        )
+
+    batch = [
+        services.DeploymentChange(deployment_id=first.pk, heat_events=[event(1), event(2)]),
+        services.DeploymentChange(
+            deployment_id=first.pk, to_status=Status.PROVISIONING, reason="Creating."
+        ),
+        services.DeploymentChange(deployment_id=second.pk, heat_events=[event(3)]),
+        services.DeploymentChange(
+            deployment_id=second.pk,
+            to_status=Status.ACTIVE,
+            reason="Running.",  # refused
+        ),
+    ]
+
+    async def scenario():
+        socket = socket_for(browser)
+        await socket.connect()
+        await socket.send_json_to({"type": "subscribe", "topic": "deployments"})
+        await socket.send_json_to(
+            {"type": "subscribe", "topic": "deployment", "id": first.public_id}
+        )
+        await socket.receive_json_from(2)
+        await socket.receive_json_from(2)
+
+        applied = await committed(services.deployments_apply, batch)
+
+        received = [await socket.receive_json_from(2) for _ in range(4)]
+        assert await socket.receive_nothing(0.3)
+        await socket.disconnect()
+        return applied, received
+
+    applied, received = async_to_sync(scenario)()
+    assert list(applied.refused) == [second.pk]
+    seen = [
+        (m["type"], m.get("deployment_id") or m["deployment"]["id"], m.get("event", {}).get("id"))
+        for m in received
+    ]
+    by_deployment = {
+        deployment.public_id: [entry for entry in seen if entry[1] == deployment.public_id]
+        for deployment in (first, second)
+    }
+    assert by_deployment[first.public_id] == [
+        ("deployment.event", first.public_id, "ev-1"),
+        ("deployment.event", first.public_id, "ev-2"),
+        ("deployment.updated", first.public_id, None),
+    ]
+    # The refused move changed nothing to announce; its events still arrive.
+    assert by_deployment[second.public_id] == [("deployment.event", second.public_id, "ev-3")]
+    updated = [m["deployment"] for m in received if m["type"] == "deployment.updated"]
+    assert [(d["id"], d["status"]) for d in updated] == [(first.public_id, Status.PROVISIONING)]
+
+
 def test_subscribed_twice_over_receives_each_update_once(browser, deployment, committed):
     async def scenario():
         socket = socket_for(browser)
