@@ -43,9 +43,11 @@ logger = logging.getLogger(__name__)
 
 MAX_CREATE_ATTEMPTS = 5
 MAX_DELETE_ATTEMPTS = 5
-# How often a deployment's stack is looked at, by how settled it is.
+# When a deployment is next read in detail (progress, events), by how settled it is. Every
+# cycle compares every watched row with the stack list anyway, at no Heat cost: an active
+# deployment is read again only when its stack's status changes.
 YOUNG_CHECK = timedelta(seconds=3)  # provisioning, deleting
-SETTLED_CHECK = timedelta(minutes=5)  # active, failed and cleaned up
+SETTLED_CHECK = timedelta(minutes=5)  # active: its stack changing matters, not the clock
 YOUNG_FOR = timedelta(minutes=10)
 # Deployments one region's cycle works on; more wait for the next cycle. Keeps a cycle's
 # Heat calls well inside the lease (a mass event changes thousands at once).
