@@ -1,7 +1,12 @@
 """rows_update: one UPDATE … FROM (VALUES …) writes what bulk_update would."""
 
+import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -48,3 +53,52 @@ def test_rows_update_writes_each_rows_own_values_of_every_type(django_assert_num
 def test_rows_update_with_nothing_to_write_runs_no_query(django_assert_num_queries):
     with django_assert_num_queries(0):
         assert rows_update([], ["key"]) == 0
+
+
+SQLITE_SCRIPT = """
+import json
+from datetime import UTC, datetime
+import django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", "cloudportal", verbosity=0)
+from accounts.models import User
+from cloudportal.db import rows_update
+from cloudportal.models import IdempotencyKey
+customer = User.objects.create_user("sqlite@example.com").customer
+first, second = (
+    IdempotencyKey.objects.create(customer=customer, key=key, request_fingerprint="f")
+    for key in ("a", "b")
+)
+first.response_status, first.response_body = 201, {"ok": True}
+second.key = "renamed"
+second.locked_at = datetime(2027, 6, 7, 8, 9, 10, tzinfo=UTC)
+print(rows_update([first, second], ["key", "response_status", "response_body", "locked_at"]))
+rows = IdempotencyKey.objects.values_list("key", "response_status", "response_body", "locked_at")
+print(json.dumps(sorted(rows), default=str))
+"""
+
+
+def test_rows_update_runs_on_sqlite_the_zero_setup_database(tmp_path):
+    """`make run` defaults to SQLite: the reconciler's writes once failed there with a
+    PostgreSQL-only cast ('unrecognized token: ":"')."""
+    result = subprocess.run(
+        [sys.executable, "-c", SQLITE_SCRIPT],
+        cwd=Path(__file__).resolve().parents[2],
+        env={
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            "DJANGO_DEBUG": "true",
+            "DJANGO_SETTINGS_MODULE": "cloudportal.settings",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    count, rows = result.stdout.strip().splitlines()[-2:]
+    assert count == "2"
+    (first_key, status, body, _), second = json.loads(rows)
+    assert (first_key, status, body) == ("a", 201, {"ok": True})
+    assert second == ["renamed", None, None, "2027-06-07 08:09:10+00:00"]
