@@ -332,6 +332,7 @@ class ReconcileReport:
     listed: int = 0
     acted: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # by phase, for operators
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @contextmanager
     def timed(self, phase: str) -> Iterator[None]:
@@ -340,8 +341,6 @@ class ReconcileReport:
             yield
         finally:
             self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - started
-
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, what: str) -> None:
         with self._lock:  # units of work run in threads
