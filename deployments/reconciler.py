@@ -25,10 +25,10 @@ from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.utils import timezone
 
 from catalog.models import Region
-from deployments import services
+from deployments import selectors, services
 from deployments.models import WATCHED_STATUSES, Deployment, DesiredState, Status
 from heat import adapter
-from heat.adapter_types import RegionRef, StackRef, StackSummary
+from heat.adapter_types import RegionRef, StackEvent, StackRef, StackSummary
 from heat.contract import StackOutputsInvalid, stack_outputs_parse
 from heat.exceptions import (
     CloudCapacityExceeded,
@@ -37,7 +37,7 @@ from heat.exceptions import (
     OpenStackError,
     StackConflict,
 )
-from heat.rendering import template_text
+from heat.rendering import template_resource_names, template_text
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +130,9 @@ class Writes:
         """What the worker saw or did, without a state change."""
         self.changes.append(services.DeploymentChange(deployment_id=deployment.pk, changes=changes))
 
-    def events(self, deployment: Deployment, ref: RegionRef, stack: StackRef) -> None:
+    def events(
+        self, deployment: Deployment, ref: RegionRef, stack: StackRef
+    ) -> tuple[StackEvent, ...]:
         """Read the stack's events since the deployment's marker, to be stored once each."""
         heat_events = adapter.stack_events(
             region=ref, stack=stack, since_event_id=deployment.events_marker or None
@@ -139,6 +141,7 @@ class Writes:
             self.changes.append(
                 services.DeploymentChange(deployment_id=deployment.pk, heat_events=heat_events)
             )
+        return heat_events
 
 
 def _write(writes: Writes, owner: str, claimed: list[int]) -> None:
@@ -194,6 +197,8 @@ def _provision(deployment: Deployment, writes: Writes) -> None:
         changes={
             "stack_id": stack.id,
             "heat_status": "CREATE_IN_PROGRESS",
+            "progress_complete": 0,
+            "progress_total": len(template_resource_names(deployment.stack_template)),
             "provisioning_deadline": now + timedelta(seconds=timeout),
             "next_check_at": now + YOUNG_CHECK,
             "create_attempts": deployment.create_attempts + 1,
@@ -455,6 +460,9 @@ def region_reconcile(*, region_id: int, now: datetime | None = None) -> Reconcil
             condition=Q(id__in=wanted), owner=owner, limit=MAX_WORK_PER_CYCLE, now=now
         )
         deployments = list(Deployment.objects.filter(id__in=claimed).order_by("id"))
+        created_before = selectors.deployments_created_resources(
+            deployment_ids=[d.pk for d in deployments if d.status == Status.PROVISIONING]
+        )
     report.due = len(claimed)
     writes = Writes()
     try:
@@ -478,7 +486,14 @@ def region_reconcile(*, region_id: int, now: datetime | None = None) -> Reconcil
                 context = contextvars.copy_context()  # the request id reaches the logs
                 units.append(
                     pool.submit(
-                        context.run, _reconcile_guarded, deployment, stack, ref, now, report
+                        context.run,
+                        _reconcile_guarded,
+                        deployment,
+                        stack,
+                        ref,
+                        now,
+                        report,
+                        created_before.get(deployment.pk, frozenset()),
                     )
                 )
             for unit in units:
@@ -495,11 +510,15 @@ def _reconcile_guarded(
     ref: RegionRef,
     now: datetime,
     report: ReconcileReport,
+    created_before: frozenset[str],
 ) -> list[services.DeploymentChange]:
-    """One deployment's turn; a cloud error drops what it decided and looks again later."""
+    """One deployment's turn; a cloud error drops what it decided and looks again later.
+
+    `created_before`: the resources its stored events show as created (for progress).
+    """
     writes = Writes()
     try:
-        _reconcile_one(deployment, stack, ref, now, report, writes)
+        _reconcile_one(deployment, stack, ref, now, report, writes, created_before)
     except OpenStackError as error:
         logger.warning(
             "reconcile.deployment_failed",
@@ -517,6 +536,7 @@ def _reconcile_one(
     now: datetime,
     report: ReconcileReport,
     writes: Writes,
+    created_before: frozenset[str] = frozenset(),
 ) -> None:
     status = deployment.status
     if status == Status.PENDING:
@@ -524,7 +544,7 @@ def _reconcile_one(
         _provision(deployment, writes)
         report.count("provisioned")
     elif status == Status.PROVISIONING:
-        _reconcile_provisioning(deployment, stack, ref, now, report, writes)
+        _reconcile_provisioning(deployment, stack, ref, now, report, writes, created_before)
     elif status == Status.DELETING:
         _reconcile_deleting(deployment, stack, ref, now, report, writes)
     elif status == Status.ACTIVE:  # its stack changed or vanished
@@ -551,6 +571,7 @@ def _reconcile_provisioning(
     now: datetime,
     report: ReconcileReport,
     writes: Writes,
+    created_before: frozenset[str],
 ) -> None:
     region_name = deployment.region.name
     if stack is None or stack.status == "CREATE_FAILED":
@@ -610,14 +631,18 @@ def _reconcile_provisioning(
         )
         report.count("timed_out")
         return
-    # Still in progress: a young stack is worth a progress count and its new events.
-    progress = adapter.stack_resources(region=ref, stack=stack_ref)
-    writes.events(deployment, ref, stack_ref)
+    # Still in progress: a young stack's new events, and the progress they add up to (one
+    # Heat call; the resources list would be a second one every few seconds).
+    new_events = writes.events(deployment, ref, stack_ref)
+    resources = template_resource_names(deployment.stack_template)
+    created = created_before | {
+        event.resource_name for event in new_events if event.resource_status == "CREATE_COMPLETE"
+    }
     writes.observe(
         deployment,
         heat_status=stack.status,
-        progress_complete=progress.complete,
-        progress_total=progress.total,
+        progress_complete=len(created & resources),
+        progress_total=len(resources),
         next_check_at=now
         + (YOUNG_CHECK if now - deployment.created_at < YOUNG_FOR else YOUNG_CHECK * 10),
     )

@@ -46,3 +46,18 @@ def deployment_deletable_statuses() -> list[str]:
 
 def deployment_can_request_delete(*, deployment: Deployment) -> bool:
     return deployment.status in deployment_deletable_statuses()
+
+
+def deployments_created_resources(*, deployment_ids: list[int]) -> dict[int, frozenset[str]]:
+    """For each deployment, the resources its stored Heat events show as created: with the
+    events of a progress check, they count the progress (one query for a whole cycle)."""
+    created: dict[int, set[str]] = {}
+    for deployment_id, resource_name in (
+        DeploymentEvent.objects.filter(
+            deployment_id__in=deployment_ids, resource_status="CREATE_COMPLETE"
+        )
+        .values_list("deployment_id", "resource_name")
+        .distinct()
+    ):
+        created.setdefault(deployment_id, set()).add(resource_name)
+    return {deployment_id: frozenset(names) for deployment_id, names in created.items()}

@@ -51,6 +51,13 @@ def template_text(template_name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
+@cache
+def template_resource_names(template_name: str) -> frozenset[str]:
+    """The top-level resources a library template declares: what a stack of it has to
+    create, hence the denominator of a provisioning progress count."""
+    return frozenset((hot_parse(template_text(template_name)).get("resources") or {}).keys())
+
+
 def template_names() -> list[str]:
     return sorted(path.name for path in TEMPLATES_DIR.glob("*.yaml"))
 

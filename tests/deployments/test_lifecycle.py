@@ -9,7 +9,7 @@ from django.utils import timezone
 from deployments import reconciler
 from deployments.models import Deployment, DeploymentEvent, StatusChange
 from heat import adapter
-from heat.rendering import template_text
+from heat.rendering import template_resource_names, template_text
 from tests.deployments.conftest import refreshed
 
 pytestmark = pytest.mark.django_db
@@ -40,14 +40,20 @@ def test_create_goes_active_with_outputs(launch, cloud, devcloud, reconcile, cli
     deployment = provision(deployment)
     assert deployment.status == "PROVISIONING"
     assert deployment.stack_id
+    resources = len(template_resource_names(deployment.stack_template))
+    assert (deployment.progress_complete, deployment.progress_total) == (0, resources)
 
+    events_reads = len(devcloud.requests("GET", "/events"))
     devcloud.advance(3)
     with time_machine.travel(timezone.now() + timedelta(seconds=5)):
         reconcile()
     progressing = client.get(f"/api/v1/deployments/{deployment.public_id}").json()
     assert progressing["status"] == "PROVISIONING"
-    assert progressing["progress"]["total"] > 0
-    assert progressing["progress"]["complete"] < progressing["progress"]["total"]
+    assert progressing["progress"]["total"] == resources
+    assert 0 < progressing["progress"]["complete"] < resources
+    # The progress check reads the stack's events only, not also its resources.
+    assert len(devcloud.requests("GET", "/events")) == events_reads + 1
+    assert devcloud.requests("GET", "/resources") == []
 
     devcloud.advance(600)
     with time_machine.travel(timezone.now() + timedelta(seconds=10)):
@@ -302,3 +308,12 @@ def test_heat_events_are_stored_once(launch, cloud, devcloud, reconcile):
         )
     )
     assert len(ids) == len(set(ids)) > 0
+    # Progress counts each created resource once, replayed events included.
+    created = set(
+        DeploymentEvent.objects.filter(
+            deployment=deployment, resource_status="CREATE_COMPLETE"
+        ).values_list("resource_name", flat=True)
+    ) & template_resource_names(deployment.stack_template)
+    deployment = refreshed(deployment)
+    assert deployment.status == "PROVISIONING"
+    assert deployment.progress_complete == len(created) > 0
