@@ -412,7 +412,10 @@ def print_result(result) -> None:
     for report in cycle["reports"]:
         for phase, seconds in report.seconds.items():
             phases[phase] = phases.get(phase, 0.0) + seconds
-    print("cycle seconds by phase: " + ", ".join(f"{k} {v:.2f}" for k, v in phases.items()))
+    print(
+        "cycle seconds by phase, summed over regions (their lists run at once): "
+        + ", ".join(f"{k} {v:.2f}" for k, v in phases.items())
+    )
     if changed:
         print(
             f"per changed deployment: {(cycle['calls'] - quiet['calls']) / changed:.2f} heat "

@@ -421,31 +421,63 @@ def _needs_work(row: Triage, stack: StackSummary | None) -> bool:
     return row.due  # PENDING: its provisioning task was lost or waits to retry
 
 
+@dataclass(frozen=True)
+class _Listing:
+    """One region's stack list and when it was asked for (rows written later wait)."""
+
+    listed_at: datetime
+    stacks: dict[str, StackSummary] | None  # None: the cloud did not answer
+    seconds: float
+
+
+def _listing(region: Region) -> _Listing:
+    listed_at = timezone.now()
+    started = time.perf_counter()
+    try:
+        stacks: dict[str, StackSummary] | None = {
+            stack.name: stack for stack in _portal_stacks(region_ref(region))
+        }
+    except OpenStackError:
+        logger.exception("reconcile.list_failed", extra={"region": region.slug})
+        stacks = None
+    return _Listing(listed_at=listed_at, stacks=stacks, seconds=time.perf_counter() - started)
+
+
 def regions_reconcile(*, now: datetime | None = None) -> list[ReconcileReport]:
+    """One cycle over every active region. The regions' stack lists are asked for at once
+    (separate clouds, no database); the rest runs region by region."""
+    regions = list(Region.objects.filter(is_active=True).order_by("id"))
+    if not regions:
+        return []
+    with ThreadPoolExecutor(max_workers=len(regions), thread_name_prefix="list") as pool:
+        listings = list(
+            pool.map(lambda region: contextvars.copy_context().run(_listing, region), regions)
+        )
     return [
-        region_reconcile(region_id=region_id, now=now)
-        for region_id in Region.objects.filter(is_active=True).values_list("id", flat=True)
+        _region_reconcile(region, listing, now or timezone.now())
+        for region, listing in zip(regions, listings, strict=True)
     ]
 
 
 def region_reconcile(*, region_id: int, now: datetime | None = None) -> ReconcileReport:
-    """One cycle for one region: one bulk stack list, detail reads only where needed.
+    """One cycle for one region."""
+    region = Region.objects.get(pk=region_id)
+    return _region_reconcile(region, _listing(region), now or timezone.now())
+
+
+def _region_reconcile(region: Region, listing: _Listing, now: datetime) -> ReconcileReport:
+    """One bulk stack list, detail reads only where needed.
 
     A fixed number of queries whatever the region's size or churn: one read of the watched
     rows (plain tuples), one claim of those that need work, one load of them, one batched
     write of everything decided.
     """
-    now = now or timezone.now()
-    region = Region.objects.get(pk=region_id)
     report = ReconcileReport(region=region.slug)
-    ref = region_ref(region)
-    listed_at = timezone.now()
-    try:
-        with report.timed("list"):
-            stacks = {stack.name: stack for stack in _portal_stacks(ref)}
-    except OpenStackError:
-        logger.exception("reconcile.list_failed", extra={"region": region.slug})
+    report.seconds["list"] = listing.seconds
+    if listing.stacks is None:
         return report
+    region_id, ref = region.pk, region_ref(region)
+    stacks, listed_at = listing.stacks, listing.listed_at
     report.listed = len(stacks)
     with report.timed("triage"):
         rows = Triage.rows(region_id=region_id, now=now, listed_at=listed_at)

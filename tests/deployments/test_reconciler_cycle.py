@@ -63,21 +63,22 @@ def test_a_row_written_after_the_list_waits_for_the_next_list(launch, cloud, dev
     """A provisioning task that saves its stack while a cycle runs: the cycle's list is
     older than the stack, which must not read as "the stack disappeared"."""
     deployment = launch()
-    real_list = adapter.stacks_list
+    real_rows = reconciler.Triage.rows
 
-    def list_then_the_task_finishes(**kwargs):
-        stacks = real_list(**kwargs)
-        if kwargs["region"] == cloud:
-            reconciler.deployment_provision(deployment_id=deployment.pk)
-        return stacks
+    def the_task_finishes_after_the_list(**kwargs):
+        reconciler.deployment_provision(deployment_id=deployment.pk)
+        return real_rows(**kwargs)
 
-    monkeypatch.setattr(adapter, "stacks_list", list_then_the_task_finishes)
+    monkeypatch.setattr(reconciler.Triage, "rows", the_task_finishes_after_the_list)
     with time_machine.travel(timezone.now() + timedelta(minutes=1)):
         reports = reconciler.regions_reconcile()
-    monkeypatch.setattr(adapter, "stacks_list", real_list)
+    monkeypatch.setattr(reconciler.Triage, "rows", real_rows)
 
     deployment = refreshed(deployment)
     assert deployment.status == Status.PROVISIONING
+    assert [stack.name for stack in adapter.stacks_list(region=cloud, tags=["cloudportal"])] == [
+        deployment.stack_name
+    ]
     assert sum(report.acted.get("create_failed", 0) for report in reports) == 0
     devcloud.advance(600)
     with time_machine.travel(timezone.now() + timedelta(minutes=2)):
