@@ -1,4 +1,4 @@
-"""Every read of deployments, already scoped to the customer and joined for the API."""
+"""Reads of deployments: the customer's (scoped to them, joined for the API) and the worker's."""
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
