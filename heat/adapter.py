@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-import yaml
 from openstack import exceptions as sdk_exceptions
 from openstack.connection import Connection
 from openstack.orchestration.v1.stack import Stack as SdkStack
@@ -30,6 +29,7 @@ from heat.adapter_types import (
     StackSummary,
 )
 from heat.exceptions import OpenStackError, StackNotFound
+from heat.rendering import hot_parse
 
 __all__ = [
     "RegionRef",
@@ -57,21 +57,25 @@ __all__ = [
 HEALTH_TIMEOUT_SECONDS = 2.0
 
 
-class _TemplateLoader(yaml.SafeLoader):
-    """YAML as Heat reads it: `heat_template_version: 2021-04-16` stays a string."""
-
-
-_TemplateLoader.yaml_implicit_resolvers = {
-    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
 def _template_dict(template: Mapping[str, Any] | str) -> dict[str, Any]:
     if isinstance(template, str):
-        loaded = yaml.load(template, Loader=_TemplateLoader)  # noqa: S506 - a SafeLoader
+        loaded = hot_parse(template)
         return dict(loaded) if isinstance(loaded, dict) else {"template": loaded}
     return dict(template)
+
+
+def _json(response: Any) -> dict[str, Any]:
+    """The body of a successful Heat reply. An error status raises as openstacksdk does; a
+    body that is not a JSON object (a proxy's HTML page, a truncated reply) raises
+    InvalidResponse, which callers see as CloudUnavailable rather than a raw ValueError."""
+    sdk_exceptions.raise_from_response(response)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise sdk_exceptions.InvalidResponse(f"Heat answered {response.status_code} without JSON.")
+    return body
 
 
 def _time(value: str | None) -> datetime | None:
@@ -79,7 +83,10 @@ def _time(value: str | None) -> datetime | None:
         return None
     # Heat's times are UTC to the second ("2026-11-26T02:40:18Z", at times with a fraction
     # or "+00:00"). fromisoformat is ~30x cheaper than strptime, which matters per listed stack.
-    return datetime.fromisoformat(value[:19]).replace(tzinfo=UTC)
+    try:
+        return datetime.fromisoformat(value[:19]).replace(tzinfo=UTC)
+    except ValueError:
+        return None  # an unreadable time is not worth failing a whole list for
 
 
 def _summary_fields(stack: SdkStack) -> dict[str, Any]:
@@ -95,6 +102,8 @@ def _summary_fields(stack: SdkStack) -> dict[str, Any]:
 
 
 def _summary_from_json(item: Mapping[str, Any]) -> StackSummary:
+    if not isinstance(item, dict) or not item.get("id") or not item.get("stack_name"):
+        raise sdk_exceptions.InvalidResponse(f"Heat listed a stack without id or name: {item!r}")
     return StackSummary(
         id=str(item["id"]),
         name=str(item["stack_name"]),
@@ -200,9 +209,9 @@ def stack_get(*, region: RegionRef, stack: StackRef) -> Stack:
     """
 
     def get(connection: Connection) -> Stack:
-        response = connection.orchestration.get(_stack_path(stack))
-        sdk_exceptions.raise_from_response(response)
-        body = response.json()["stack"]
+        body = _json(connection.orchestration.get(_stack_path(stack))).get("stack")
+        if not isinstance(body, dict):
+            raise sdk_exceptions.InvalidResponse(f"Heat answered no stack for {stack.name}.")
         if body.get("stack_status") == "DELETE_COMPLETE":
             # Heat still shows a soft-deleted stack; like openstacksdk, call it gone.
             raise sdk_exceptions.NotFoundException(f"Stack {stack.name} is DELETE_COMPLETE.")
@@ -232,9 +241,7 @@ def stacks_list(
         params: dict[str, Any] = {"tags": ",".join(tags), "limit": page_size}
         unique: dict[str, StackSummary] = {}
         while True:
-            response = connection.orchestration.get("/stacks", params=params)
-            sdk_exceptions.raise_from_response(response)
-            body = response.json()
+            body = _json(connection.orchestration.get("/stacks", params=params))
             page = body.get("stacks") or []
             for item in page:
                 unique[str(item["id"])] = _summary_from_json(item)
@@ -262,10 +269,13 @@ def stack_events(
         query: dict[str, Any] = {"sort_dir": "asc"}
         if since_event_id:
             query["marker"] = since_event_id
-        response = connection.orchestration.get(_stack_path(stack, "/events"), params=query)
-        sdk_exceptions.raise_from_response(response)
+        body = _json(connection.orchestration.get(_stack_path(stack, "/events"), params=query))
         seen: dict[str, StackEvent] = {}
-        for item in response.json().get("events") or []:
+        for item in body.get("events") or []:
+            if not isinstance(item, dict):
+                raise sdk_exceptions.InvalidResponse(
+                    f"Heat listed an event that is no object: {item!r}"
+                )
             event_id = str(item.get("id") or "")
             if not event_id or event_id == since_event_id or event_id in seen:
                 continue
@@ -289,8 +299,7 @@ def stack_resources(*, region: RegionRef, stack: StackRef) -> ResourceProgress:
     """The stack's resources and their states, for a progress count (one GET, raw JSON)."""
 
     def resources(connection: Connection) -> ResourceProgress:
-        response = connection.orchestration.get(_stack_path(stack, "/resources"))
-        sdk_exceptions.raise_from_response(response)
+        body = _json(connection.orchestration.get(_stack_path(stack, "/resources")))
         return ResourceProgress(
             resources=tuple(
                 StackResource(
@@ -300,7 +309,8 @@ def stack_resources(*, region: RegionRef, stack: StackRef) -> ResourceProgress:
                     reason=str(item.get("resource_status_reason") or ""),
                     physical_id=str(item.get("physical_resource_id") or ""),
                 )
-                for item in response.json().get("resources") or []
+                for item in body.get("resources") or []
+                if isinstance(item, dict)
             )
         )
 

@@ -3,9 +3,8 @@
 from pathlib import Path
 
 import pytest
-import yaml
 
-from heat.devcloud.hot import _HotLoader
+from heat.rendering import hot_parse
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -13,7 +12,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 @pytest.fixture
 def gpu_template() -> dict:
     """heat-protocol.md §5's Linux/Windows GPU VM template, as the library will ship it."""
-    return yaml.load((FIXTURES / "linux-gpu-vm.yaml").read_text(), Loader=_HotLoader)  # noqa: S506
+    return hot_parse((FIXTURES / "linux-gpu-vm.yaml").read_text())
 
 
 @pytest.fixture

@@ -259,3 +259,25 @@ def test_create_while_a_same_named_stack_is_deleting_is_a_conflict(cloud, devclo
     assert raised.value.cloud_error_type == "StackExists"
     devcloud.advance(60)
     assert create() != old
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"<html><body>502 Bad Gateway</body></html>", b'{"stacks": [{"stack_name": "x"}]}', b"[]"],
+)
+def test_a_reply_heat_never_sends_is_cloud_unavailable_not_a_raw_error(cloud, body):
+    """A proxy's HTML page with 200, or JSON missing what Heat always sends, must reach
+    the reconciler as the typed error it handles, not as ValueError or KeyError."""
+    import requests
+
+    from heat.adapter_errors import call
+
+    reply = requests.Response()
+    reply.status_code, reply._content = 200, body
+    reply.headers["Content-Type"] = "application/json"
+
+    def list_from(connection):
+        return [adapter._summary_from_json(item) for item in adapter._json(reply)["stacks"]]
+
+    with pytest.raises(CloudUnavailable):
+        call("stacks_list", cloud, list_from, retry=False)
