@@ -22,6 +22,11 @@ logger = logging.getLogger(__name__)
 CHECK_TIMEOUT_SECONDS = 2
 
 
+class ReadinessFailure(Exception):
+    """A failed check whose message is safe to show on the public /readyz (no hosts, users
+    or the cloud's own words); any other exception shows only its class there."""
+
+
 def check_database() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
@@ -53,7 +58,9 @@ def run_readiness_checks() -> dict[str, dict[str, Any]]:
             import_string(path)()
         except Exception as exc:
             logger.warning("health.check_failed", extra={"check": name, "error": str(exc)})
-            results[name] = {"status": "fail", "error": f"{type(exc).__name__}: {exc}"}
+            # /readyz answers anyone: the details (hosts, users, cloud replies) go to the log.
+            public = str(exc) if isinstance(exc, ReadinessFailure) else type(exc).__name__
+            results[name] = {"status": "fail", "error": public}
         else:
             results[name] = {"status": "ok"}
         results[name]["duration_ms"] = round((time.monotonic() - started) * 1000, 1)

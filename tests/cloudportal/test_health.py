@@ -51,6 +51,9 @@ def test_readyz_is_503_naming_the_database_when_it_is_down(client, monkeypatch, 
     assert body["checks"]["database"]["status"] == "fail"
     assert "OperationalError" in body["checks"]["database"]["error"]
     assert body["checks"]["redis"]["status"] == "ok"
+    # The public page names the failure, not the database's host, port or user.
+    assert str(unused_tcp_port) not in response.content.decode()
+    assert "127.0.0.1" not in response.content.decode()
     connection.close()
 
 
