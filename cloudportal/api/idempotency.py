@@ -17,7 +17,7 @@ from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.request import Request
@@ -29,6 +29,8 @@ from cloudportal.models import IdempotencyKey
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
 KEY_LIFETIME = timedelta(hours=24)
+# PostgreSQL's SQLSTATE for NOWAIT finding the row locked.
+LOCK_NOT_AVAILABLE = "55P03"
 # A claimed key whose request shows no sign of life for this long was abandoned (process died).
 IN_FLIGHT_LEASE = timedelta(minutes=2)
 
@@ -88,7 +90,10 @@ def idempotency_key_claim(*, customer_id: int, key: str, fingerprint: str) -> Id
     with transaction.atomic():
         try:
             record = IdempotencyKey.objects.select_for_update(nowait=True).get(pk=record.pk)
-        except DatabaseError:  # locked: its request is running right now
+        except OperationalError as error:
+            if getattr(error.__cause__, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                raise  # the database itself failed: a 503, not "in progress"
+            # Locked: its request is running right now.
             raise IdempotencyKeyInFlight(
                 "Another request with this key is in progress; retry shortly."
             ) from None

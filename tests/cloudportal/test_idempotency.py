@@ -172,3 +172,23 @@ def test_expired_keys_are_purged():
 
     assert idempotency_keys_purge_task() == 1
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
+
+
+def test_a_database_failure_on_a_known_key_is_503_not_in_progress(client, monkeypatch):
+    """Only a held lock means "another request is running"; a lost database is a 503."""
+    from django.db import OperationalError
+
+    body = {"name": "laptop", "public_key": openssh_public_key()}
+    add_key(client, body)
+
+    class LostConnection:
+        def get(self, **kwargs):
+            raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(
+        IdempotencyKey.objects, "select_for_update", lambda **kwargs: LostConnection()
+    )
+    response = add_key(client, body)
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "database_unavailable"
