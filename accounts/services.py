@@ -168,9 +168,10 @@ def ssh_key_create(*, customer: Customer, name: str, public_key: str) -> SshKey:
                 fingerprint=parsed.fingerprint,
                 public_key=parsed.public_key,
             )
-    except IntegrityError as error:
-        # The constraints decide; the checks above only make the message friendlier.
-        if "unique_name" in str(error):
+    except IntegrityError:
+        # The constraints decide; which one is asked of the data, not of the error text
+        # (SQLite's names no constraint).
+        if SshKey.objects.filter(customer=customer, name=name).exists():
             raise SshKeyDuplicate(f"You already have a key named '{name}'.", field="name") from None
         raise SshKeyDuplicate("You have already added this key.", field="public_key") from None
     logger.info(

@@ -151,3 +151,28 @@ def test_missing_fields_are_named(verified_client):
 
 def test_anonymous_cannot_list_keys():
     assert APIClient().get("/api/v1/ssh-keys").status_code == 401
+
+
+SAME_NAME_ON_SQLITE = """
+from allauth.account.models import EmailAddress
+from accounts import services
+from accounts.exceptions import SshKeyDuplicate
+from accounts.models import User
+from tests.accounts.factories import openssh_public_key
+user = User.objects.create_user("sqlite@example.com")
+EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+services.ssh_key_create(customer=user.customer, name="laptop", public_key=openssh_public_key())
+try:
+    services.ssh_key_create(customer=user.customer, name="laptop", public_key=openssh_public_key())
+except SshKeyDuplicate as error:
+    print(sorted(error.errors), error.errors[sorted(error.errors)[0]][0])
+"""
+
+
+def test_same_name_twice_names_the_name_on_sqlite_too(tmp_path):
+    """SQLite's constraint error names no constraint: `make run` once blamed the key."""
+    from tests.sqlite import run_on_sqlite
+
+    assert run_on_sqlite(tmp_path, SAME_NAME_ON_SQLITE)[-1] == (
+        "['name'] You already have a key named 'laptop'."
+    )

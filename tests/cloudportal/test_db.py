@@ -1,18 +1,15 @@
 """rows_update: one UPDATE … FROM (VALUES …) writes what bulk_update would."""
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from cloudportal.db import rows_update
 from cloudportal.models import IdempotencyKey
 from tests.accounts.factories import VerifiedUserFactory
+from tests.sqlite import run_on_sqlite
 
 pytestmark = pytest.mark.django_db
 
@@ -58,10 +55,6 @@ def test_rows_update_with_nothing_to_write_runs_no_query(django_assert_num_queri
 SQLITE_SCRIPT = """
 import json
 from datetime import UTC, datetime
-import django
-django.setup()
-from django.core.management import call_command
-call_command("migrate", "cloudportal", verbosity=0)
 from accounts.models import User
 from cloudportal.db import rows_update
 from cloudportal.models import IdempotencyKey
@@ -82,22 +75,9 @@ print(json.dumps(sorted(rows), default=str))
 def test_rows_update_runs_on_sqlite_the_zero_setup_database(tmp_path):
     """`make run` defaults to SQLite: the reconciler's writes once failed there with a
     PostgreSQL-only cast ('unrecognized token: ":"')."""
-    result = subprocess.run(
-        [sys.executable, "-c", SQLITE_SCRIPT],
-        cwd=Path(__file__).resolve().parents[2],
-        env={
-            **os.environ,
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-            "DJANGO_DEBUG": "true",
-            "DJANGO_SETTINGS_MODULE": "cloudportal.settings",
-        },
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    lines = run_on_sqlite(tmp_path, SQLITE_SCRIPT, app="cloudportal")
 
-    assert result.returncode == 0, result.stderr[-2000:]
-    count, rows = result.stdout.strip().splitlines()[-2:]
+    count, rows = lines[-2:]
     assert count == "2"
     (first_key, status, body, _), second = json.loads(rows)
     assert (first_key, status, body) == ("a", 201, {"ok": True})
