@@ -43,7 +43,8 @@ def _cache_version_replace() -> None:
 
 def catalog_cache_invalidate() -> None:
     """Make every cached catalog read stale, once the current transaction commits."""
-    transaction.on_commit(_cache_version_replace)
+    # Robust: the edit is committed by then; a Redis blip must not turn it into a 500.
+    transaction.on_commit(_cache_version_replace, robust=True)
 
 
 def catalog_object_save(*, instance: CatalogObject | RegionMapping) -> None:

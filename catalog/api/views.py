@@ -62,9 +62,10 @@ class CatalogReadViewSet(viewsets.ReadOnlyModelViewSet[Any]):
         raise NotImplementedError
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        filters = self.filters()  # validated before the cache: bad input is never cached
-        page = [request.query_params.get("cursor"), request.query_params.get("limit")]
-        key = _cache_key(request, self.basename, "list", filters, page)
+        self.filters()  # validated before the cache: bad input is never cached
+        # The whole URL, not the parameters we read: the page's `next`/`previous` links
+        # repeat every parameter, so two URLs must never share an entry.
+        key = _cache_key(request, self.basename, "list", request.build_absolute_uri())
         body = selectors.catalog_cached(
             key=key, build=lambda: super(CatalogReadViewSet, self).list(request).data
         )

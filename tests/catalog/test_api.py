@@ -318,3 +318,13 @@ def test_seeded_offers(api_client, seeded):
         for offer in body["results"]
     }
     assert counts == {"eu-central-1": (12, 2), "us-east-1": (8, 1)}
+
+
+def test_a_cached_page_never_carries_another_callers_parameters(api_client, catalog):
+    """The cache once keyed on the parameters it read: whoever came first with an extra
+    parameter decided the `next` link every later caller got."""
+    api_client.get("/api/v1/catalog/instance-types?limit=2&utm_source=someone-else")
+
+    page = api_client.get("/api/v1/catalog/instance-types?limit=2").json()
+
+    assert "utm_source" not in page["next"]

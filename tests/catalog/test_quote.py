@@ -1,6 +1,7 @@
 """POST /api/v1/catalog/quote prices a configuration or says, per field, what is offered."""
 
 import pytest
+from rest_framework.test import APIClient
 
 from catalog.models import Region
 
@@ -60,8 +61,12 @@ def test_quote_defaults_the_size_to_the_profile_default(api_client, seeded):
     assert body["breakdown"]["storage"]["monthly_price"] == "20.000000"
 
 
-def test_quote_is_open_to_visitors_and_customers_alike(api_client, logged_in_client, seeded):
-    assert quote(api_client).json() == quote(logged_in_client).json()
+def test_quote_is_open_to_visitors_and_customers_alike(logged_in_client, seeded):
+    # Two clients: the `api_client` fixture is the very object `logged_in_client` logs in.
+    visitor = APIClient()
+    as_visitor, as_customer = quote(visitor), quote(logged_in_client)
+    assert as_visitor.status_code == as_customer.status_code == 200
+    assert as_visitor.json() == as_customer.json()
 
 
 def assert_not_offered(response, errors):

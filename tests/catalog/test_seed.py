@@ -6,6 +6,7 @@ import pytest
 import yaml
 from django.core.management import CommandError, call_command
 
+from catalog.exceptions import CatalogSeedInvalid
 from catalog.models import (
     Image,
     InstanceType,
@@ -140,7 +141,7 @@ def test_an_invalid_document_is_refused_and_changes_nothing(edit, message):
     document["regions"][0]["name"] = "Renamed before the broken entry"
     edit(document)
 
-    with pytest.raises(Exception, match=message):
+    with pytest.raises(CatalogSeedInvalid, match=message):
         catalog_seed(data=document)
 
     assert catalog_snapshot() == before
