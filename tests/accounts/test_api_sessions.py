@@ -92,6 +92,14 @@ def test_another_customers_session_is_not_found_and_survives():
         alices["id"]
     ]
     assert alice.get("/api/v1/account").status_code == 200
+    # The inequality above holds whatever happens (Mallory lists her own session); this
+    # is the check that says something: Alice's session is still hers and still listed.
+    assert alices["id"] not in [
+        s["id"] for s in mallory.get("/api/v1/account/sessions").json()["results"]
+    ]
+    assert [s["id"] for s in alice.get("/api/v1/account/sessions").json()["results"]] == [
+        alices["id"]
+    ]
 
 
 def test_logout_removes_the_session_from_the_list():

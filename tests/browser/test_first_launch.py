@@ -69,6 +69,8 @@ def test_new_user_launches_and_deletes_a_machine(portal, browser_page):
 
     page.get_by_role("link", name="Delete").click()
     page.get_by_role("button", name="Delete machine").click()
+    # The form posts and redirects to the detail page: mark that page, not the old one.
+    page.wait_for_url(re.compile(r"/deployments/dep_\w+/$"))
     page.evaluate("window.__not_reloaded = true")
     page.locator('#deployment [data-field="status"][data-status="DELETED"]').wait_for(
         timeout=60_000
