@@ -93,10 +93,7 @@ class LoginSessionAdmin(admin.ModelAdmin[LoginSession]):
 
     @admin.action(description="Log out the selected sessions")
     def revoke_sessions(self, request: HttpRequest, queryset: QuerySet[LoginSession]) -> None:
-        count = 0
-        for login_session in queryset:
-            services.login_session_revoke(login_session=login_session)
-            count += 1
+        count = services.login_sessions_revoke(login_sessions=queryset)
         self.message_user(request, f"Logged out {count} session(s).", messages.SUCCESS)
 
     def has_add_permission(self, request: HttpRequest) -> bool:

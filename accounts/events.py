@@ -9,10 +9,8 @@ def login_session_group(session_public_id: str) -> str:
     return f"session.{session_public_id}"
 
 
-def publish_login_session_revoked(*, session_public_id: str) -> None:
-    """Closes every WebSocket opened by the revoked session (the consumer joins this group)."""
-    transaction.on_commit(
-        lambda: realtime.groups_send(
-            [login_session_group(session_public_id)], [{"type": "session.revoked"}]
-        )
-    )
+def publish_login_sessions_revoked(*, session_public_ids: list[str]) -> None:
+    """Closes every WebSocket opened by the revoked sessions (each consumer joins its
+    session's group)."""
+    groups = [login_session_group(public_id) for public_id in session_public_ids]
+    transaction.on_commit(lambda: realtime.groups_send(groups, [{"type": "session.revoked"}]))

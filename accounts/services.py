@@ -3,12 +3,11 @@
 import logging
 import zoneinfo
 from datetime import datetime
-from importlib import import_module
 from typing import Any
 
-from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts import events, selectors
@@ -109,31 +108,33 @@ def login_session_rekey(*, user: User, public_id: str | None, session_key: str) 
 
 def login_session_end(*, session_key: str) -> None:
     """The user logged out: the session is gone, so are its entry and its sockets."""
-    with transaction.atomic():
-        for login_session in LoginSession.objects.filter(session_key=session_key):
-            login_session.delete()
-            events.publish_login_session_revoked(session_public_id=login_session.public_id)
-
-
-def _session_store_delete(session_key: str) -> None:
-    engine = import_module(settings.SESSION_ENGINE)
-    engine.SessionStore(session_key=session_key).delete()
+    login_sessions_revoke(login_sessions=LoginSession.objects.filter(session_key=session_key))
 
 
 def login_session_revoke(*, login_session: LoginSession) -> None:
     """End a session from elsewhere: its next request is anonymous, its sockets close."""
+    login_sessions_revoke(login_sessions=LoginSession.objects.filter(pk=login_session.pk))
+
+
+def login_sessions_revoke(*, login_sessions: QuerySet[LoginSession]) -> int:
+    """End these sessions: one transaction, one delete per table and one publish, however
+    many (a password change ends all of a user's others inside the user's request)."""
     with transaction.atomic():
-        _session_store_delete(login_session.session_key)
-        login_session.delete()
-        events.publish_login_session_revoked(session_public_id=login_session.public_id)
-    logger.info("session.revoked", extra={"session": login_session.public_id})
+        ended = list(login_sessions.select_for_update().values_list("public_id", "session_key"))
+        if not ended:
+            return 0
+        # Sessions live in the database (SESSION_ENGINE): the session list reads them there.
+        Session.objects.filter(session_key__in=[key for _, key in ended]).delete()
+        LoginSession.objects.filter(public_id__in=[public_id for public_id, _ in ended]).delete()
+        events.publish_login_sessions_revoked(session_public_ids=[pid for pid, _ in ended])
+    logger.info("sessions.revoked", extra={"sessions": [public_id for public_id, _ in ended]})
+    return len(ended)
 
 
 def login_sessions_revoke_others(*, user: User, keep_session_key: str | None) -> int:
-    others = list(LoginSession.objects.filter(user=user).exclude(session_key=keep_session_key))
-    for login_session in others:
-        login_session_revoke(login_session=login_session)
-    return len(others)
+    return login_sessions_revoke(
+        login_sessions=LoginSession.objects.filter(user=user).exclude(session_key=keep_session_key)
+    )
 
 
 def sessions_clear_expired() -> int:

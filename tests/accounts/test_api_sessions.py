@@ -110,3 +110,28 @@ def test_logout_removes_the_session_from_the_list():
     phone.post("/accounts/logout/")
 
     assert len(laptop.get("/api/v1/account/sessions").json()["results"]) == 1
+
+
+def test_logging_out_other_sessions_costs_the_same_for_two_or_five():
+    """A password change ends all other sessions inside the user's own request."""
+    from django.db import connection
+
+    def revoke_others_queries(others: int) -> int:
+        user = UserFactory()
+        laptop = logged_in(user)
+        phones = [logged_in(user, SAFARI_IPHONE) for _ in range(others)]
+        executed: list[str] = []
+
+        def count(execute, sql, params, many, context):
+            executed.append(sql)
+            return execute(sql, params, many, context)
+
+        # An execute wrapper, not CaptureQueriesContext: each request resets the query log.
+        with connection.execute_wrapper(count):
+            assert laptop.post("/api/v1/account/sessions/revoke-others").json() == {
+                "revoked": others
+            }
+        assert [phone.get("/api/v1/account").status_code for phone in phones] == [401] * others
+        return len(executed)
+
+    assert revoke_others_queries(5) == revoke_others_queries(2)
