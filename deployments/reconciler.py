@@ -171,20 +171,16 @@ def _provision(deployment: Deployment, writes: Writes) -> None:
     ref = region_ref(deployment.region)
     timeout = settings.DEPLOYMENTS_PROVISIONING_TIMEOUT
     try:
-        # A worker that died after Heat accepted the create left a stack with our name.
-        existing = adapter.stack_find(region=ref, name=deployment.stack_name)
-        if existing is not None:
-            stack = existing.ref
-            logger.info("deployment.stack_adopted", extra={"deployment_id": deployment.public_id})
-        else:
-            stack = adapter.stack_create(
-                region=ref,
-                name=deployment.stack_name,
-                template=template_text(deployment.stack_template),
-                parameters=deployment.stack_parameters,
-                tags=deployment.stack_tags,
-                timeout_minutes=math.ceil(timeout / 60),
-            )
+        # Idempotent by name: a stack that a worker which died after Heat accepted the
+        # create left behind is adopted by the adapter (409 → the existing stack).
+        stack = adapter.stack_create(
+            region=ref,
+            name=deployment.stack_name,
+            template=template_text(deployment.stack_template),
+            parameters=deployment.stack_parameters,
+            tags=deployment.stack_tags,
+            timeout_minutes=math.ceil(timeout / 60),
+        )
     except OpenStackError as error:
         _provision_failed(deployment, error, writes)
         return

@@ -7,6 +7,7 @@ resolve catalog choices into plain values first: this module knows no domain app
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -55,6 +56,8 @@ __all__ = [
 ]
 
 HEALTH_TIMEOUT_SECONDS = 2.0
+
+logger = logging.getLogger(__name__)
 
 
 def _template_dict(template: Mapping[str, Any] | str) -> dict[str, Any]:
@@ -182,6 +185,7 @@ def stack_create(
             existing = _adoptable(connection)
             if existing is None:
                 raise
+            logger.info("heat.stack_adopted", extra={"stack": name, "region": str(region)})
             return existing
         return StackRef(id=str(created.id), name=str(created.name or name))
 

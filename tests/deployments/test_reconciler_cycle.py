@@ -84,3 +84,17 @@ def test_a_row_written_after_the_list_waits_for_the_next_list(launch, cloud, dev
     with time_machine.travel(timezone.now() + timedelta(minutes=2)):
         reconciler.regions_reconcile()
     assert refreshed(deployment).status == Status.ACTIVE
+
+
+def test_provisioning_is_one_create_call(launch, cloud, devcloud):
+    """The create is idempotent by name in the adapter: no lookup before it."""
+    deployment = launch()
+    before = len(devcloud.requests(path_contains="/stacks"))
+
+    reconciler.deployment_provision(deployment_id=deployment.pk)
+
+    calls = devcloud.requests(path_contains="/stacks")[before:]
+    assert [(call["method"], call["path"].rsplit("/", 1)[-1]) for call in calls] == [
+        ("POST", "stacks")
+    ]
+    assert refreshed(deployment).status == Status.PROVISIONING
