@@ -359,13 +359,9 @@ def _move_fields(change: DeploymentChange, now: datetime) -> dict[str, Any]:
 
 
 def deployment_update(*, deployment_id: int, **changes: Any) -> None:
-    """Record what the worker observed without a state change (progress, Heat status…)."""
-    if not changes:
-        return
-    with transaction.atomic():
-        Deployment.objects.filter(pk=deployment_id).update(**changes, updated_at=timezone.now())
-        if changes.keys() & _VISIBLE_FIELDS:
-            events.publish_deployment_updated(deployment_id=deployment_id)
+    """Record what was observed without a state change (progress, Heat status…)."""
+    if changes:
+        deployments_apply([DeploymentChange(deployment_id=deployment_id, changes=changes)])
 
 
 # --- Leases: one worker acts on a deployment at a time --------------------------------
@@ -406,20 +402,6 @@ def deployments_release(*, deployment_ids: Iterable[int], owner: str) -> None:
 
 
 # --- Heat events ----------------------------------------------------------------------
-
-
-def deployment_events_record(*, deployment_id: int, heat_events: Iterable[StackEvent]) -> int:
-    """Store new Heat events once each (by Heat's id) and move the marker; returns how many
-    were new. Heat repeats events when a marker is unknown (purged), so duplicates are
-    expected.
-    """
-    heat_events = list(heat_events)
-    if not heat_events:
-        return 0
-    applied = deployments_apply(
-        [DeploymentChange(deployment_id=deployment_id, heat_events=heat_events)]
-    )
-    return applied.new_events
 
 
 def _events_store(

@@ -130,7 +130,8 @@ def test_one_deployment_topic_and_its_events(browser, deployment, committed):
         assert await socket.receive_json_from(2) == {**subscribe, "type": "subscribed"}
 
         await committed(
-            services.deployment_events_record, deployment_id=deployment.pk, heat_events=[event]
+            services.deployments_apply,
+            [services.DeploymentChange(deployment_id=deployment.pk, heat_events=[event])],
         )
 
         message = await socket.receive_json_from(2)
