@@ -2,13 +2,14 @@
 
 import logging
 import time
+import zoneinfo
 from collections.abc import Callable
 
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from accounts import services
+from accounts import selectors, services
 from accounts.receivers import LOGIN_SESSION_ID_KEY, client_ip
 
 logger = logging.getLogger(__name__)
@@ -49,3 +50,26 @@ class LoginSessionMiddleware:
                 now=timezone.now(),
             )
             request.session[SEEN_AT_KEY] = time.time()
+
+
+class CustomerTimeZoneMiddleware:
+    """Pages show times in the customer's own time zone (a setting); the API stays in UTC
+    (ISO 8601 with an offset), so only page requests pay the one small read."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        zone = None
+        # The path first: evaluating `request.user` reads the session, which API requests
+        # leave to DRF's authentication (and its problem answers).
+        if not request.path.startswith((*_SKIPPED_PREFIXES, "/api/", "/_allauth/")):
+            user = getattr(request, "user", None)
+            if user is not None and user.is_authenticated:
+                zone = selectors.customer_time_zone(user=user)
+        if zone:
+            timezone.activate(zoneinfo.ZoneInfo(zone))
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

@@ -13,6 +13,11 @@ def customer_for_user(*, user: User) -> Customer:
     return Customer.objects.select_related("user").get(user=user)
 
 
+def customer_time_zone(*, user: User) -> str | None:
+    """The IANA name the customer chose (validated when saved), or None."""
+    return Customer.objects.filter(user=user).values_list("time_zone", flat=True).first()
+
+
 def email_is_verified(*, user: User) -> bool:
     return EmailAddress.objects.filter(user=user, email__iexact=user.email, verified=True).exists()
 
