@@ -126,17 +126,25 @@ def _next_marker(body: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _stack(stack: SdkStack) -> Stack:
-    outputs = tuple(
+def _outputs(items: Sequence[Mapping[str, Any]] | None) -> tuple[StackOutput, ...]:
+    return tuple(
         StackOutput(
             key=str(item.get("output_key")),
             value=item.get("output_value"),
             description=str(item.get("description") or ""),
             error=item.get("output_error"),
         )
-        for item in (stack.outputs or [])
+        for item in (items or [])
+        if isinstance(item, dict)
     )
-    return Stack(**_summary_fields(stack), outputs=outputs)
+
+
+def _stack(stack: SdkStack) -> Stack:
+    return Stack(**_summary_fields(stack), outputs=_outputs(stack.outputs))
+
+
+def _stack_from_json(body: Mapping[str, Any]) -> Stack:
+    return Stack(**vars(_summary_from_json(body)), outputs=_outputs(body.get("outputs")))
 
 
 def _existing(stack: StackRef) -> SdkStack:
@@ -219,7 +227,7 @@ def stack_get(*, region: RegionRef, stack: StackRef) -> Stack:
         if body.get("stack_status") == "DELETE_COMPLETE":
             # Heat still shows a soft-deleted stack; like openstacksdk, call it gone.
             raise sdk_exceptions.NotFoundException(f"Stack {stack.name} is DELETE_COMPLETE.")
-        return _stack(SdkStack.existing(**body))
+        return _stack_from_json(body)
 
     return call("stack_get", region, get)
 
