@@ -54,10 +54,13 @@ def groups_send_batch(sends: Iterable[tuple[Sequence[str], Sequence[dict[str, An
                 for group in groups:
                     await layer.group_send(group, message)
 
+    future = None
     try:
         future = asyncio.run_coroutine_threadsafe(send_all(), _publishing_loop())
         future.result(timeout=SEND_TIMEOUT_SECONDS)
     except Exception:
+        if future is not None:
+            future.cancel()  # a send that timed out must not go on in the background
         logger.exception(
             "realtime.send_failed", extra={"groups": [group for gs, _ in sends for group in gs]}
         )

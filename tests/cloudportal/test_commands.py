@@ -64,3 +64,17 @@ def test_make_run_explains_how_to_get_redis_when_none_answers_and_none_is_instal
     assert f"No Redis answered at redis://127.0.0.1:{unused_tcp_port}/0." in result.stdout
     assert "apt-get install redis-server" in result.stderr
     assert "set REDIS_URL" in result.stderr
+
+
+@pytest.mark.django_db
+def test_dev_superuser_address_is_verified_even_when_it_existed_unverified(settings, tmp_path):
+    from allauth.account.models import EmailAddress
+
+    settings.DEBUG = True
+    settings.VAR_DIR = tmp_path
+    user = User.objects.create_superuser("admin@localhost", "x")
+    EmailAddress.objects.create(user=user, email="admin@localhost", verified=False, primary=True)
+
+    call_command("ensure_dev_superuser")
+
+    assert EmailAddress.objects.get(email="admin@localhost").verified is True

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import requests
 from django.conf import settings
@@ -65,8 +66,9 @@ def _answers(url: str) -> bool:
 @contextmanager
 def running_portal(tmp_path: Path, *, extra_env: dict[str, str] | None = None) -> Iterator[Portal]:
     database = connection.settings_dict
+    password = f":{quote(database['PASSWORD'], safe='')}" if database.get("PASSWORD") else ""
     database_url = (
-        f"postgres://{database['USER']}@{database['HOST'] or '127.0.0.1'}:"
+        f"postgres://{database['USER']}{password}@{database['HOST'] or '127.0.0.1'}:"
         f"{database['PORT'] or 5432}/{database['NAME']}"
     )
     web_port, devcloud_port = free_port(), free_port()

@@ -31,8 +31,7 @@ class Command(BaseCommand):
         # Staff can try every customer feature, which needs a verified address.
         EmailAddress.objects.update_or_create(
             email=DEV_SUPERUSER_EMAIL,
-            defaults={"user": user_model.objects.get(email=DEV_SUPERUSER_EMAIL)},
-            create_defaults={
+            defaults={
                 "user": user_model.objects.get(email=DEV_SUPERUSER_EMAIL),
                 "verified": True,
                 "primary": True,
