@@ -12,6 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 CURRENCY = "USD"
 HOURS_PER_MONTH = Decimal(730)
+HOURS_PER_MONTH_INT = int(HOURS_PER_MONTH)  # as the API states it
 MICRO = Decimal("0.000001")
 
 

@@ -16,6 +16,7 @@ import yaml
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
+from django.utils import timezone
 
 from catalog.exceptions import CatalogSeedInvalid
 from catalog.models import (
@@ -57,7 +58,10 @@ def catalog_object_save(*, instance: CatalogObject | RegionMapping) -> None:
 def catalog_objects_set_active(*, objects: "models.QuerySet[Any]", is_active: bool) -> int:
     """Retire (or reactivate) catalog objects; nothing in the catalog is ever deleted."""
     with transaction.atomic():
-        changed = objects.exclude(is_active=is_active).update(is_active=is_active)
+        # update() skips auto_now: stamp updated_at ourselves.
+        changed = objects.exclude(is_active=is_active).update(
+            is_active=is_active, updated_at=timezone.now()
+        )
         if changed:
             catalog_cache_invalidate()
     logger.info(

@@ -7,7 +7,6 @@ from rest_framework import serializers
 from catalog.models import Image, InstanceType, Region, StorageProfile
 from catalog.pricing import (
     CURRENCY,
-    HOURS_PER_MONTH,
     price_hourly_to_monthly,
     price_monthly_to_hourly,
 )
@@ -171,6 +170,3 @@ class QuoteOutput(serializers.Serializer):
     hourly_price = serializers.DecimalField(max_digits=14, decimal_places=6)
     monthly_price = serializers.DecimalField(max_digits=14, decimal_places=6)
     breakdown = QuoteBreakdownOutput()
-
-
-HOURS_PER_MONTH_INT = int(HOURS_PER_MONTH)

@@ -9,6 +9,7 @@ version (see `catalog.selectors.catalog_cached`).
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import QuerySet
@@ -22,7 +23,7 @@ from rest_framework.views import APIView
 from catalog import selectors
 from catalog.api import serializers as api
 from catalog.models import SLUG_PATTERN
-from catalog.pricing import HOURS_PER_MONTH
+from catalog.pricing import HOURS_PER_MONTH_INT
 from cloudportal.api.pagination import CursorPagination
 
 
@@ -49,17 +50,22 @@ class CatalogReadViewSet(viewsets.ReadOnlyModelViewSet[Any]):
     pagination_class = CatalogPagination
     lookup_field = "slug"
     lookup_value_regex = SLUG_PATTERN
-    filters_serializer: type[serializers.Serializer] = api.RegionListFilters
+    # Each subclass names its filters and the selector that lists its objects.
+    filters_serializer: type[serializers.Serializer]
+    selector: Callable[..., QuerySet[Any]]
 
     def filters(self) -> dict[str, Any]:
+        """The list's validated filters (validated once per request)."""
         if self.action != "list":
             return {}
-        data = self.filters_serializer(data=self.request.query_params)
-        data.is_valid(raise_exception=True)
-        return dict(data.validated_data)
+        if not hasattr(self, "_filters"):
+            data = self.filters_serializer(data=self.request.query_params)
+            data.is_valid(raise_exception=True)
+            self._filters = dict(data.validated_data)
+        return self._filters
 
     def get_queryset(self) -> QuerySet[Any]:
-        raise NotImplementedError
+        return type(self).selector(include_unavailable=_is_staff(self.request), **self.filters())
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         self.filters()  # validated before the cache: bad input is never cached
@@ -87,9 +93,7 @@ class CatalogReadViewSet(viewsets.ReadOnlyModelViewSet[Any]):
 class RegionViewSet(CatalogReadViewSet):
     serializer_class = api.RegionOutput
     filters_serializer = api.RegionListFilters
-
-    def get_queryset(self) -> QuerySet[Any]:
-        return selectors.region_list(include_unavailable=_is_staff(self.request), **self.filters())
+    selector = selectors.region_list
 
 
 @extend_schema_view(
@@ -99,11 +103,7 @@ class RegionViewSet(CatalogReadViewSet):
 class InstanceTypeViewSet(CatalogReadViewSet):
     serializer_class = api.InstanceTypeOutput
     filters_serializer = api.InstanceTypeListFilters
-
-    def get_queryset(self) -> QuerySet[Any]:
-        return selectors.instance_type_list(
-            include_unavailable=_is_staff(self.request), **self.filters()
-        )
+    selector = selectors.instance_type_list
 
 
 @extend_schema_view(
@@ -113,9 +113,7 @@ class InstanceTypeViewSet(CatalogReadViewSet):
 class ImageViewSet(CatalogReadViewSet):
     serializer_class = api.ImageOutput
     filters_serializer = api.ImageListFilters
-
-    def get_queryset(self) -> QuerySet[Any]:
-        return selectors.image_list(include_unavailable=_is_staff(self.request), **self.filters())
+    selector = selectors.image_list
 
 
 @extend_schema_view(
@@ -125,11 +123,7 @@ class ImageViewSet(CatalogReadViewSet):
 class StorageProfileViewSet(CatalogReadViewSet):
     serializer_class = api.StorageProfileOutput
     filters_serializer = api.OfferedListFilters
-
-    def get_queryset(self) -> QuerySet[Any]:
-        return selectors.storage_profile_list(
-            include_unavailable=_is_staff(self.request), **self.filters()
-        )
+    selector = selectors.storage_profile_list
 
 
 class OfferListApi(APIView):
@@ -154,7 +148,7 @@ class OfferListApi(APIView):
             offers = selectors.offer_list(region=region)
             return dict(
                 api.OfferListOutput(
-                    {"hours_per_month": int(HOURS_PER_MONTH), "results": offers}
+                    {"hours_per_month": HOURS_PER_MONTH_INT, "results": offers}
                 ).data
             )
 
@@ -191,7 +185,7 @@ class QuoteApi(APIView):
                     "storage_profile": spec.storage_profile,
                     "size_gb": spec.volume_size_gb,
                     "currency": spec.price.currency,
-                    "hours_per_month": int(HOURS_PER_MONTH),
+                    "hours_per_month": HOURS_PER_MONTH_INT,
                     "hourly_price": spec.price.total.hourly,
                     "monthly_price": spec.price.total.monthly,
                     "breakdown": {"compute": spec.price.compute, "storage": spec.price.storage},

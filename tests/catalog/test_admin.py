@@ -68,3 +68,19 @@ def test_the_slug_cannot_change_once_created(admin_client, seeded):
     response = admin_client.get(f"/admin/catalog/image/{image.pk}/change/")
 
     assert "slug" not in response.context["adminform"].form.fields
+
+
+def test_retiring_stamps_when_it_changed(seeded):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from catalog.services import catalog_objects_set_active
+
+    region = Region.objects.order_by("slug").first()
+    later = timezone.now() + timedelta(days=1)
+    with time_machine.travel(later, tick=False):
+        catalog_objects_set_active(objects=Region.objects.filter(pk=region.pk), is_active=False)
+
+    assert Region.objects.get(pk=region.pk).updated_at == later
