@@ -70,10 +70,6 @@ class AccountApi(APIView):
         return self._render(request)
 
 
-class LoginSessionPagination(CursorPagination):
-    ordering = "-created_at"
-
-
 class LoginSessionListApi(APIView):
     @extend_schema(
         operation_id="account_sessions_list",
@@ -81,7 +77,7 @@ class LoginSessionListApi(APIView):
         responses=LoginSessionOutput(many=True),
     )
     def get(self, request: Request) -> Response:
-        paginator = LoginSessionPagination()
+        paginator = CursorPagination()
         login_sessions = selectors.login_session_list(user=request_user(request))
         page = paginator.paginate_queryset(login_sessions, request, view=self)
         context = {"current_session_key": request.session.session_key}
@@ -121,17 +117,13 @@ class LoginSessionRevokeOthersApi(APIView):
         return Response(LoginSessionRevokeOthersOutput({"revoked": revoked}).data)
 
 
-class SshKeyPagination(CursorPagination):
-    ordering = "-created_at"
-
-
 class SshKeyListCreateApi(APIView):
     @extend_schema(
         operation_id="ssh_keys_list", summary="Your SSH keys", responses=SshKeyOutput(many=True)
     )
     def get(self, request: Request) -> Response:
         customer = selectors.customer_for_user(user=request_user(request))
-        paginator = SshKeyPagination()
+        paginator = CursorPagination()
         page = paginator.paginate_queryset(
             selectors.ssh_key_list(customer=customer), request, view=self
         )

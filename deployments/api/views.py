@@ -22,10 +22,6 @@ def request_customer(request: Request) -> Customer:
     return accounts_selectors.customer_for_user(user=request.user)
 
 
-class DeploymentPagination(CursorPagination):
-    ordering = "-created_at"
-
-
 class DeploymentEventPagination(CursorPagination):
     ordering = "occurred_at"
     page_size = 100
@@ -44,7 +40,7 @@ class DeploymentListCreateApi(APIView):
         deployments = selectors.deployment_list(
             customer=request_customer(request), **filters.validated_data
         )
-        paginator = DeploymentPagination()
+        paginator = CursorPagination()
         page = paginator.paginate_queryset(deployments, request, view=self)
         return paginator.get_paginated_response(DeploymentOutput(page, many=True).data)
 
