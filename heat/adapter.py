@@ -17,13 +17,14 @@ from openstack import exceptions as sdk_exceptions
 from openstack.connection import Connection
 from openstack.orchestration.v1.stack import Stack as SdkStack
 
-from heat.adapter_connections import configured_regions
+from heat.adapter_connections import configured_regions, token_drop
 from heat.adapter_errors import call
 from heat.adapter_types import (
     RegionRef,
     ResourceProgress,
     Stack,
     StackEvent,
+    StackListing,
     StackOutput,
     StackRef,
     StackResource,
@@ -37,6 +38,7 @@ __all__ = [
     "ResourceProgress",
     "Stack",
     "StackEvent",
+    "StackListing",
     "StackOutput",
     "StackRef",
     "StackResource",
@@ -52,6 +54,7 @@ __all__ = [
     "stack_resume",
     "stack_suspend",
     "stacks_list",
+    "stacks_listing",
     "template_validate",
 ]
 
@@ -177,7 +180,7 @@ def stack_create(
     if files is not None:
         extra["files"] = dict(files)
 
-    def create(connection: Connection) -> StackRef:
+    def attempt(connection: Connection) -> StackRef:
         try:
             created = connection.orchestration.create_stack(
                 name=name,
@@ -196,6 +199,25 @@ def stack_create(
             logger.info("heat.stack_adopted", extra={"stack": name, "region": str(region)})
             return existing
         return StackRef(id=str(created.id), name=str(created.name or name))
+
+    def create(connection: Connection) -> StackRef:
+        try:
+            return attempt(connection)
+        except sdk_exceptions.HttpException as error:
+            if error.status_code != 500:
+                raise
+            # A token Keystone has revoked still passes heat-api's token cache for minutes,
+            # but the engine's trust creation fails and the create answers 500
+            # (heat-observed.md "Tokens"). Drop the shared token for every process and try
+            # once more with a fresh one before the failure counts. The 500 may also have
+            # come after Heat made the stack: look for it first.
+            logger.warning(
+                "heat.create_refused_token_dropped",
+                extra={"stack": name, "region": str(region), "cloud_message": error.details},
+            )
+            token_drop(connection)
+            existing = _adoptable(connection)
+            return existing if existing is not None else attempt(connection)
 
     def _adoptable(connection: Connection) -> StackRef | None:
         found = connection.orchestration.find_stack(name, ignore_missing=True)
@@ -242,27 +264,56 @@ def stack_find(*, region: RegionRef, name: str) -> Stack | None:
     return call("stack_find", region, find)
 
 
+def stacks_listing(*, region: RegionRef, tags: Sequence[str], page_size: int = 200) -> StackListing:
+    """Every live stack carrying all `tags`, across all pages, and whether the listing can
+    be trusted to be whole: the reconciler's bulk read.
+
+    Heat's list can leave stacks out without an error (heat-observed.md: filters combined
+    with tags, a marker purged between pages restarts the list at the first page). A
+    listing that shows such a sign — a stack listed twice, a stack without the asked tags,
+    fewer stacks than the first page's count — comes back with `complete` False and the
+    reason, so nothing is concluded from what it lacks.
+    """
+
+    def list_stacks(connection: Connection) -> StackListing:
+        # Raw JSON rather than openstacksdk objects: building one costs ~1 ms, which at
+        # 10,000 stacks is the whole cycle budget. Pages follow Heat's `links.next`.
+        params: dict[str, Any] = {"tags": ",".join(tags), "limit": page_size, "with_count": "true"}
+        wanted = set(tags)
+        unique: dict[str, StackSummary] = {}
+        problems: list[str] = []
+        count: int | None = None
+        while True:
+            body = _json(connection.orchestration.get("/stacks", params=params))
+            if count is None and isinstance(body.get("count"), int):
+                count = int(body["count"])
+            page = body.get("stacks") or []
+            for item in page:
+                summary = _summary_from_json(item)
+                if summary.id in unique:
+                    problems.append(f"stack {summary.id} listed twice (the listing restarted)")
+                if not wanted <= set(summary.tags):
+                    problems.append(f"stack {summary.id} listed without the tags asked for")
+                unique[summary.id] = summary
+            marker = _next_marker(body)
+            if not page or marker is None or problems:
+                break
+            params = {key: value for key, value in params.items() if key != "with_count"}
+            params["marker"] = marker
+        if count is not None and len(unique) < count and not problems:
+            problems.append(f"{len(unique)} stacks listed of {count} counted")
+        return StackListing(
+            stacks=tuple(unique.values()), complete=not problems, problem="; ".join(problems[:3])
+        )
+
+    return call("stacks_list", region, list_stacks)
+
+
 def stacks_list(
     *, region: RegionRef, tags: Sequence[str], page_size: int = 200
 ) -> tuple[StackSummary, ...]:
-    """Every live stack carrying all `tags`, across all pages: the reconciler's bulk read."""
-
-    def list_stacks(connection: Connection) -> tuple[StackSummary, ...]:
-        # Raw JSON rather than openstacksdk objects: building one costs ~1 ms, which at
-        # 10,000 stacks is the whole cycle budget. Pages follow Heat's `links.next`.
-        params: dict[str, Any] = {"tags": ",".join(tags), "limit": page_size}
-        unique: dict[str, StackSummary] = {}
-        while True:
-            body = _json(connection.orchestration.get("/stacks", params=params))
-            page = body.get("stacks") or []
-            for item in page:
-                unique[str(item["id"])] = _summary_from_json(item)
-            marker = _next_marker(body)
-            if not page or marker is None:
-                return tuple(unique.values())
-            params = {**params, "marker": marker}
-
-    return call("stacks_list", region, list_stacks)
+    """Every live stack carrying all `tags` (see `stacks_listing` for whether it is whole)."""
+    return stacks_listing(region=region, tags=tags, page_size=page_size).stacks
 
 
 def stack_events(

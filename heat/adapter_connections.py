@@ -8,6 +8,12 @@ and worker process would then authenticate on its own, and again after a 401. He
 plugin's auth state (`get_auth_state`'s JSON) lives in the Django cache (Redis), keyed by
 the plugin's cache id, so every process reuses one token until it nears expiry;
 re-authenticating happens under a cache lock, so only one process does it.
+
+A token the cloud refuses is dropped for every process at once: `invalidate` (keystoneauth
+calls it on a 401; the adapter calls it through `token_drop` when Heat's engine refuses a
+create with a 500, heat-observed.md "Tokens") removes the shared copy, and every process
+compares its own token with the shared one before each request (one small cache read), so
+the next request anywhere authenticates again instead of presenting the refused token.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from heat.exceptions import CloudCredentialsError
 logger = logging.getLogger(__name__)
 
 TOKEN_KEY = "openstack:token:{}"  # noqa: S105 - a cache key, not a secret
+CURRENT_SUFFIX = ":current"  # the shared token alone, cheap to compare before each request
 LOCK_SECONDS = 30  # longer than any authentication takes; a dead holder frees it by then
 LOCK_WAIT_SECONDS = 10
 
@@ -46,6 +53,7 @@ class SharedTokenMixin(BaseIdentityPlugin):
     """Mixed into the loaded keystoneauth plugin's class: tokens come from the cache first."""
 
     _invalidated_token: str | None = None
+    _shared_token: str | None = None  # this process's token, when the cache holds it too
 
     def _shared_key(self) -> str:
         return TOKEN_KEY.format(self.get_cache_id())
@@ -64,6 +72,7 @@ class SharedTokenMixin(BaseIdentityPlugin):
         auth_ref = access.create(body=data["body"], auth_token=data["auth_token"])
         if auth_ref.will_expire_soon(self.MIN_TOKEN_LIFE_SECONDS):
             return None
+        self._shared_token = auth_ref.auth_token
         return auth_ref
 
     def _share(self, auth_ref: access.AccessInfo) -> None:
@@ -75,7 +84,14 @@ class SharedTokenMixin(BaseIdentityPlugin):
             return
         state = json.dumps({"auth_token": auth_ref.auth_token, "body": auth_ref._data})
         try:
-            cache.set(self._shared_key(), state, timeout=lifetime)
+            cache.set_many(
+                {
+                    self._shared_key(): state,
+                    self._shared_key() + CURRENT_SUFFIX: auth_ref.auth_token,
+                },
+                timeout=lifetime,
+            )
+            self._shared_token = auth_ref.auth_token
         except redis.RedisError:
             logger.warning("heat.token_not_shared", extra={"reason": "cache unavailable"})
 
@@ -114,10 +130,34 @@ class SharedTokenMixin(BaseIdentityPlugin):
                 except redis.RedisError:
                     pass
 
+    def _needs_reauthenticate(self) -> bool:
+        if super()._needs_reauthenticate():
+            return True
+        if self.auth_ref is None or self.auth_ref.auth_token != self._shared_token:
+            return False  # a token only this process has (the cache was down): nothing to compare
+        try:
+            shared = cache.get(self._shared_key() + CURRENT_SUFFIX)
+        except redis.RedisError:
+            return False  # keep this process's token; nothing to compare with
+        # Dropped (refused somewhere) or replaced by a newer one: take the shared state again.
+        return bool(shared != self.auth_ref.auth_token)
+
     def invalidate(self) -> bool:
         if self.auth_ref is not None:
             self._invalidated_token = self.auth_ref.auth_token
+            if self.auth_ref.auth_token:
+                self._unshare(self.auth_ref.auth_token)
         return super().invalidate()
+
+    def _unshare(self, token: str) -> None:
+        """Remove the shared token if it is still the refused one (not a newer one)."""
+        current = self._shared_key() + CURRENT_SUFFIX
+        try:
+            if cache.get(current) == token:
+                cache.delete_many([self._shared_key(), current])
+                logger.warning("heat.token_dropped", extra={"auth_url": self.auth_url})
+        except redis.RedisError:
+            pass
 
 
 @functools.cache
@@ -133,6 +173,13 @@ def share_token(plugin: Any) -> None:
     """
     if isinstance(plugin, BaseIdentityPlugin) and not isinstance(plugin, SharedTokenMixin):
         plugin.__class__ = _shared_class(type(plugin))
+
+
+def token_drop(connection: Connection) -> None:
+    """Forget the connection's token in this process and for every other one."""
+    plugin = connection.session.auth
+    if isinstance(plugin, BaseIdentityPlugin):
+        plugin.invalidate()
 
 
 def clouds_yaml_path() -> Path:

@@ -67,6 +67,16 @@ class StackSummary:
 
 
 @dataclass(frozen=True)
+class StackListing:
+    """One region's listed stacks; `complete` False when the listing showed signs of
+    leaving stacks out (`problem` says which), so an absence from it proves nothing."""
+
+    stacks: tuple[StackSummary, ...]
+    complete: bool = True
+    problem: str = ""
+
+
+@dataclass(frozen=True)
 class Stack(StackSummary):
     outputs: tuple[StackOutput, ...] = ()
 

@@ -12,8 +12,10 @@ import signal
 import sys
 from pathlib import Path
 
+import yaml
+
 from heat.devcloud.server import DevcloudServer
-from heat.devcloud.store import DEFAULT_REGIONS, DEFAULT_TIMING, Options, Store
+from heat.devcloud.store import DEFAULT_REGIONS, DEFAULT_TIMING, Options, Store, catalog_load
 
 TRUTHY = {"1", "true", "yes", "on", "y", "t"}
 
@@ -37,6 +39,12 @@ def main(argv: list[str] | None = None) -> None:
             default=seconds,
             help=f"seconds each resource spends in {action}",
         )
+    parser.add_argument(
+        "--catalog",
+        type=Path,
+        help="YAML or JSON file: per region, the flavors, images and networks that exist "
+        "(custom constraints are checked against them; see store.catalog_load)",
+    )
     arguments = parser.parse_args(argv)
     if os.environ.get("DJANGO_DEBUG", "").lower() not in TRUTHY:
         sys.exit("devcloud is a development simulator: it starts only with DJANGO_DEBUG=true.")
@@ -49,7 +57,14 @@ def main(argv: list[str] | None = None) -> None:
         frozen_clock=arguments.frozen_clock,
         timing={action: getattr(arguments, f"{action}_seconds") for action in DEFAULT_TIMING},
     )
+    if arguments.catalog is not None:
+        try:
+            options.catalog = catalog_load(yaml.safe_load(arguments.catalog.read_text()))
+        except (OSError, ValueError, yaml.YAMLError) as error:
+            sys.exit(f"--catalog {arguments.catalog}: {error}")
     store = Store(arguments.state, options)
+    if arguments.catalog is not None:
+        store.data["catalog"] = dict(options.catalog)  # the file wins over a saved state
     server = DevcloudServer((arguments.host, arguments.port), store)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     print(f"devcloud listening on http://{arguments.host}:{server.server_address[1]}", flush=True)

@@ -6,6 +6,9 @@ GET    /_devcloud/faults             the armed faults
 POST   /_devcloud/faults             merge keys into the faults (see store.DEFAULT_FAULTS)
 DELETE /_devcloud/faults             back to the defaults
 POST   /_devcloud/timing             {"create": s, "delete": s, "action": s} per resource
+GET    /_devcloud/catalog            per region, the flavors/images/networks that exist
+POST   /_devcloud/catalog            {"regions": {"RegionOne": {"flavors": [...], "images":
+                                     [...], "networks": [...]}}}: replaces those regions'
 POST   /_devcloud/token-lifetime     {"seconds": n}
 POST   /_devcloud/tokens/revoke      revoke every issued token (clients get 401 once)
 GET    /_devcloud/requests           the last requests (method, path, query, body), and
@@ -22,7 +25,7 @@ from typing import Any
 
 from heat.devcloud import engine, heat_api, hot, keystone
 from heat.devcloud.errors import HeatApiError
-from heat.devcloud.store import DEFAULT_FAULTS, PROJECT_ID, Store
+from heat.devcloud.store import DEFAULT_FAULTS, PROJECT_ID, Store, catalog_load
 from heat.devcloud.wire import Request, Response
 
 
@@ -74,6 +77,15 @@ def handle(store: Store, request: Request, rest: str) -> Response:
             store.data["timing"].update({k: float(v) for k, v in _body(request).items()})
             store.save()
             return Response(200, {"timing": store.data["timing"]})
+        if rest == "catalog":
+            if method == "POST":
+                try:
+                    regions = catalog_load(_body(request))
+                except ValueError as error:
+                    raise HeatApiError(400, "HTTPBadRequest", str(error)) from error
+                store.data.setdefault("catalog", {}).update(regions)
+                store.save()
+            return Response(200, {"catalog": store.data.get("catalog") or {}})
         if rest == "token-lifetime" and method == "POST":
             store.data["token_lifetime"] = int(_body(request)["seconds"])
             store.save()

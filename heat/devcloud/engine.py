@@ -25,6 +25,7 @@ FAILURE_REASONS = {
     "quota": "Forbidden: resources.{name}: Quota exceeded for cores: Requested 16, but already "
     "used 0 of 8 cores (HTTP 403)",
 }
+RETRY_SECONDS = 15.0  # one of Heat's retries of a resource that went to ERROR
 IN_PROGRESS_ACTIONS = {"CREATE", "DELETE", "SUSPEND", "RESUME", "ROLLBACK", "CHECK", "UPDATE"}
 
 
@@ -162,7 +163,9 @@ def _materialise(store: Store, stack: dict[str, Any], name: str) -> None:
 def create_stack(store: Store, stack: dict[str, Any]) -> None:
     """Lay out the resources and start the CREATE traversal."""
     at = stack["created_at"]
-    order = hot.creation_order(stack["template"], evaluator_for(stack))
+    evaluator = evaluator_for(stack)
+    order = hot.creation_order(stack["template"], evaluator)
+    depends = hot.dependencies(stack["template"], evaluator)
     stack["resources"] = {
         name: {
             "type": stack["template"]["resources"][name]["type"],
@@ -177,32 +180,67 @@ def create_stack(store: Store, stack: dict[str, Any]) -> None:
         for name in order
     }
     stack["order"] = order
+    stack["depends"] = {name: sorted(depends[name]) for name in order}
     fault = store.faults.get("fail_resource") or None
     failure = None
     if fault and fault.get("name") in stack["resources"]:
         reason = FAILURE_REASONS.get(fault.get("reason", ""), fault.get("reason") or "")
-        failure = {"name": fault["name"], "reason": reason.format(name=fault["name"])}
-    _stack_event(store, stack, at, "CREATE", "IN_PROGRESS", "Stack CREATE started")
-    stack["plan"] = {
-        "action": "CREATE",
-        "queue": list(order),
-        "current": None,
-        "due": at,
-        "t": at,
-        "failure": failure,
+        # Heat retries a resource that went to ERROR action_retry_limit times first.
+        retries = int(store.faults.get("action_retry_limit") or 0)
+        failure = {
+            "name": fault["name"],
+            "reason": reason.format(name=fault["name"]),
+            "delay": retries * float(store.data["timing"].get("retry", RETRY_SECONDS)),
+        }
+    _start(store, stack, "CREATE", list(order), at)
+    stack["plan"]["failure"] = failure
+
+
+def _needs(stack: dict[str, Any], action: str, members: list[str]) -> dict[str, list[str]]:
+    """What each resource of a traversal waits for: its dependencies when making things,
+    the resources that depend on it when taking them away."""
+    depends: dict[str, list[str]] = stack.get("depends") or {
+        # A stack saved before dependencies were kept: one resource after the other.
+        name: stack["order"][: stack["order"].index(name)][-1:]
+        for name in stack["order"]
+    }
+    inside = set(members)
+    if action in {"CREATE", "RESUME"}:
+        return {name: [n for n in depends.get(name, []) if n in inside] for name in members}
+    return {
+        name: [other for other in members if name in depends.get(other, [])] for name in members
     }
 
 
-def _start(store: Store, stack: dict[str, Any], action: str, queue: list[str], at: float) -> None:
+def _start(store: Store, stack: dict[str, Any], action: str, members: list[str], at: float) -> None:
     _stack_event(store, stack, at, action, "IN_PROGRESS", f"Stack {action} started")
     stack["plan"] = {
         "action": action,
-        "queue": queue,
-        "current": None,
-        "due": at,
+        "pending": members,
+        "needs": _needs(stack, action, members),
+        "running": {},
+        "done": [],
         "t": at,
         "failure": None,
     }
+
+
+def _upgraded(stack: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
+    """A plan saved by a devcloud that walked resources one at a time."""
+    if "queue" not in plan:
+        return plan
+    members = ([plan["current"]] if plan.get("current") else []) + list(plan["queue"])
+    upgraded = {
+        "action": plan["action"],
+        "pending": members,
+        "needs": _needs(stack, plan["action"], members),
+        "running": {},
+        "done": [],
+        "t": plan["due"],
+        "failure": plan.get("failure"),
+    }
+    stack["plan"] = upgraded
+    return upgraded
 
 
 def _seconds(store: Store, action: str) -> float:
@@ -211,59 +249,70 @@ def _seconds(store: Store, action: str) -> float:
 
 
 def advance_stack(store: Store, stack: dict[str, Any]) -> bool:
-    """Replay every transition due by now; True when anything changed."""
+    """Replay every transition due by now; True when anything changed.
+
+    Like Heat's convergence engine, every resource whose dependencies are done starts at
+    once, so independent resources run side by side and their events share a second.
+    """
     plan = stack.get("plan")
     if not plan or stack.get("interrupted"):
         return False
+    plan = _upgraded(stack, plan)
     now = store.now()
     changed = False
     action = plan["action"]
     resource_action = "DELETE" if action == "ROLLBACK" else action
     deadline = stack["created_at"] + 60 * (stack["timeout_mins"] or 60)
+    failure = plan.get("failure")
     while True:
-        if action == "CREATE" and deadline <= now and deadline <= plan["due"]:
-            if plan["current"]:
+        at = plan["t"]
+        done = set(plan["done"])
+        ready = [name for name in plan["pending"] if set(plan["needs"].get(name, [])) <= done]
+        for name in ready:
+            plan["pending"].remove(name)
+            _resource_event(store, stack, at, name, resource_action, "IN_PROGRESS")
+            seconds = _seconds(store, action)
+            if failure and failure["name"] == name:
+                seconds += float(failure.get("delay") or 0)
+            plan["running"][name] = at + seconds
+            changed = True
+        if not plan["running"]:
+            _finish(store, stack, at, "COMPLETE", None)
+            return True
+        due = min(plan["running"].values())
+        if action == "CREATE" and deadline <= now and deadline <= due:
+            for name in list(plan["running"]):
                 _resource_event(
-                    store,
-                    stack,
-                    deadline,
-                    plan["current"],
-                    "CREATE",
-                    "FAILED",
-                    "CREATE aborted (Timed out)",
+                    store, stack, deadline, name, "CREATE", "FAILED", "CREATE aborted (Timed out)"
                 )
             _finish(store, stack, deadline, "FAILED", "Timed out")
             return True
-        if plan["current"] is None:
-            if plan["due"] > now:
-                return changed
-            if not plan["queue"]:
-                _finish(store, stack, plan["due"], "COMPLETE", None)
-                return True
-            name = plan["queue"].pop(0)
-            plan["current"] = name
-            _resource_event(store, stack, plan["due"], name, resource_action, "IN_PROGRESS")
-            plan["due"] = plan["due"] + _seconds(store, action)
-            changed = True
-            continue
-        if plan["due"] > now:
+        if due > now:
             return changed
-        name, at = plan["current"], plan["due"]
-        plan["current"] = None
-        failure = plan.get("failure")
-        if failure and failure["name"] == name:
-            _resource_event(store, stack, at, name, resource_action, "FAILED", failure["reason"])
-            _finish(
-                store,
-                stack,
-                at,
-                "FAILED",
-                f"Resource {resource_action} failed: {failure['reason']}",
-            )
-            return True
-        if resource_action == "CREATE":
-            _materialise(store, stack, name)
-        _resource_event(store, stack, at, name, resource_action, "COMPLETE")
+        plan["t"] = due
+        for name in [name for name, until in plan["running"].items() if until == due]:
+            del plan["running"][name]
+            if failure and failure["name"] == name:
+                reason = failure["reason"]
+                _resource_event(store, stack, due, name, resource_action, "FAILED", reason)
+                for other in list(plan["running"]):
+                    # The traversal stops: what else was under way is abandoned.
+                    _resource_event(
+                        store, stack, due, other, resource_action, "FAILED",
+                        f"{resource_action} aborted",
+                    )  # fmt: skip
+                _finish(
+                    store,
+                    stack,
+                    due,
+                    "FAILED",
+                    f"Resource {resource_action} failed: {failure['reason']}",
+                )
+                return True
+            if resource_action == "CREATE":
+                _materialise(store, stack, name)
+            _resource_event(store, stack, due, name, resource_action, "COMPLETE")
+            plan["done"].append(name)
         changed = True
 
 
@@ -289,18 +338,13 @@ def delete_stack(store: Store, stack: dict[str, Any]) -> None:
     advance_stack(store, stack)
     stack["interrupted"] = False
     plan = stack.get("plan")
+    if plan and "queue" in plan:
+        plan = _upgraded(stack, plan)
     if plan and plan["action"] != "DELETE":
         action = plan["action"]
-        if plan["current"]:
-            _resource_event(
-                store,
-                stack,
-                at,
-                plan["current"],
-                action,
-                "FAILED",
-                f"{action} aborted (user triggered cancel)",
-            )
+        for name in plan["running"]:
+            reason = f"{action} aborted (user triggered cancel)"
+            _resource_event(store, stack, at, name, action, "FAILED", reason)
         _stack_event(store, stack, at, action, "FAILED", f"Stack {action} cancelled")
     if plan and plan["action"] == "DELETE":
         return  # deleting again while DELETE_IN_PROGRESS just lets it go on

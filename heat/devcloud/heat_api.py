@@ -41,7 +41,7 @@ def new_stack(
     stack_id = str(uuid.uuid4())
     pseudo = {"OS::stack_name": name, "OS::stack_id": stack_id, "OS::project_id": project_id}
     parameters = hot.resolve_parameters(
-        template, given, pseudo=pseudo, known=store.faults.get("known") or {}
+        template, given, pseudo=pseudo, known=store.known_names(region)
     )
     stack = {
         "id": stack_id,
@@ -140,6 +140,8 @@ class HeatApi:
     def handle(self, rest: str) -> Response:
         method = self.request.method
         parts = [part for part in rest.split("/") if part]
+        if parts == ["stacks", "preview"] and method == "POST":
+            return self.preview()
         if parts == ["stacks"]:
             if method == "POST":
                 return self.create()
@@ -275,7 +277,15 @@ class HeatApi:
 
     def list(self) -> Response:
         show_deleted = self.request.flag("show_deleted")
-        stacks = [s for s in self.stacks() if show_deleted or not engine.is_deleted(s)]
+        hidden = set(self.store.faults.get("list_hidden") or [])
+        stacks = [
+            s
+            for s in self.stacks()
+            if (show_deleted or not engine.is_deleted(s))
+            # Heat's filters can drop a live stack without an error (heat-observed.md).
+            and s["name"] not in hidden
+            and s["id"] not in hidden
+        ]
 
         def csv(name: str) -> list[set[str]]:
             return [set(filter(None, value.split(","))) for value in self.request.params(name)]
@@ -316,7 +326,8 @@ class HeatApi:
             body["count"] = count
         return Response(200, body)
 
-    def create(self) -> Response:
+    def _request(self) -> dict[str, Any]:
+        """A create's (or preview's) body, checked as Heat checks it before anything is made."""
         body = self.request.body
         if not isinstance(body, dict):
             raise HeatApiError(400, "HTTPBadRequest", "The request body must be a JSON object")
@@ -348,8 +359,16 @@ class HeatApi:
                 f'Invalid stack name {name} must contain only alphanumeric or "_-." characters, '
                 "must start with alpha and must be 255 characters or less."
             )
-        live = [s for s in self.stacks() if not engine.is_deleted(s)]
-        if any(s["name"] == name for s in live):
+        stacks = self.stacks()
+        live = [s for s in stacks if not engine.is_deleted(s)]
+        hold = float(self.store.faults.get("name_hold_seconds") or 0)
+        now = self.store.now()
+        if any(
+            s["name"] == name and (not engine.is_deleted(s) or (s["deleted_at"] or 0) + hold > now)
+            for s in stacks
+        ):
+            # A deleted stack's name stays taken for a moment after its GET says
+            # DELETE_COMPLETE (heat-observed.md: about 0.8 s).
             raise HeatApiError(409, "StackExists", f"The Stack ({name}) already exists.")
         quota = int(self.store.faults.get("stack_quota") or 512)
         if len(live) >= quota:
@@ -362,17 +381,18 @@ class HeatApi:
         template = hot.parse_template(body.get("template"))
         given = dict(self._environment(body.get("environment")))
         given.update(body.get("parameters") or {})
-        stack = new_stack(
-            self.store,
-            region=self.region,
-            project_id=self.project_id,
-            name=name,
-            template=template,
-            given=given,
-            tags=tag_list,
-            timeout_mins=timeout,
-            disable_rollback=str(rollback).lower() in {"true", "1"},
-        )
+        return {
+            "name": name,
+            "template": template,
+            "given": given,
+            "tags": tag_list,
+            "timeout_mins": timeout,
+            "disable_rollback": str(rollback).lower() in {"true", "1"},
+        }
+
+    def create(self) -> Response:
+        checked = self._request()
+        stack = new_stack(self.store, region=self.region, project_id=self.project_id, **checked)
         stack_id = stack["id"]
         self.store.save()
         if self.store.faults.get("ambiguous_create", 0) > 0:
@@ -388,6 +408,50 @@ class HeatApi:
             201,
             {"stack": {"id": stack_id, "links": [{"href": link, "rel": "self"}]}},
             headers={"Location": link},
+        )
+
+    def preview(self) -> Response:
+        """Heat's stack preview: every check a create makes (parameters against their
+        constraints, the stack limit), nothing made; answers the resources it would make."""
+        checked = self._request()
+        name = checked["name"]
+        pseudo = {"OS::stack_name": name, "OS::stack_id": "None", "OS::project_id": self.project_id}
+        parameters = hot.resolve_parameters(
+            checked["template"],
+            checked["given"],
+            pseudo=pseudo,
+            known=self.store.known_names(self.region),
+        )
+        evaluator = hot.Evaluator(
+            checked["template"],
+            parameters,
+            resource_id=lambda resource: None,
+            resource_attr=lambda resource, attribute: None,
+        )
+        order = hot.creation_order(checked["template"], evaluator)
+        resources = checked["template"].get("resources") or {}
+        return Response(
+            200,
+            {
+                "stack": {
+                    "id": "None",
+                    "stack_name": name,
+                    "description": checked["template"].get("description") or "",
+                    "parameters": {key: str(value) for key, value in parameters.items()},
+                    "disable_rollback": checked["disable_rollback"],
+                    "timeout_mins": checked["timeout_mins"],
+                    "resources": [
+                        {
+                            "resource_name": resource,
+                            "resource_type": resources[resource]["type"],
+                            "resource_action": "INIT",
+                            "resource_status": "COMPLETE",
+                            "stack_name": name,
+                        }
+                        for resource in order
+                    ],
+                }
+            },
         )
 
     def _environment(self, environment: Any) -> dict[str, Any]:

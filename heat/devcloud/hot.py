@@ -350,8 +350,8 @@ def references(node: Any) -> set[str]:
     return found
 
 
-def creation_order(template: Mapping[str, Any], evaluator: Evaluator) -> list[str]:
-    """Active resources (their condition holds) in an order that respects dependencies."""
+def dependencies(template: Mapping[str, Any], evaluator: Evaluator) -> dict[str, set[str]]:
+    """Each active resource (its condition holds) and the active resources it needs first."""
     resources: dict[str, Any] = template.get("resources") or {}
     active = [
         name
@@ -370,8 +370,14 @@ def creation_order(template: Mapping[str, Any], evaluator: Evaluator) -> list[st
                 f'The specified reference "{sorted(missing)[0]}" (in {name}) is incorrect.'
             )
         depends[name] = needed & set(active)
+    return depends
+
+
+def creation_order(template: Mapping[str, Any], evaluator: Evaluator) -> list[str]:
+    """Active resources (their condition holds) in an order that respects dependencies."""
+    depends = dependencies(template, evaluator)
     order: list[str] = []
-    remaining = list(active)
+    remaining = list(depends)
     while remaining:
         ready = [name for name in remaining if depends[name] <= set(order)]
         if not ready:

@@ -153,6 +153,29 @@ def token_info(store: Store, token: str | None) -> dict[str, Any] | None:
     return record
 
 
+def heat_token_info(store: Store, token: str | None) -> dict[str, Any] | None:
+    """The token as heat-api sees it: keystonemiddleware caches a validation for
+    `token_cache_seconds`, so a token revoked after heat-api saw it still passes (its
+    record then says `revoked`). None answers 401."""
+    record = token_info(store, token)
+    if record is not None:
+        if record.get("heat_seen_at") is None:
+            record["heat_seen_at"] = store.now()
+            store.save()
+        return record
+    cached: dict[str, Any] | None = store.data["tokens"].get(token or "")
+    cache_seconds = float(store.faults.get("token_cache_seconds") or 0)
+    if (
+        cached is None
+        or not cached["revoked"]
+        or cached.get("heat_seen_at") is None
+        or cached["expires_at"] <= store.now()
+        or store.now() - cached["heat_seen_at"] >= cache_seconds
+    ):
+        return None
+    return cached
+
+
 def revoke_all(store: Store) -> int:
     with store.lock:
         count = 0

@@ -37,12 +37,21 @@ DEFAULT_FAULTS: dict[str, Any] = {
     "delay": None,  # {"seconds", "method", "path"}: slow responses
     "ambiguous_create": 0,  # the next N creates make the stack, then answer 500
     "engine_stall": None,  # {"seconds"}: Heat answers 500 after a wait; stacks freeze
-    "known": {},  # {"nova.flavor": [...], ...}: when set, custom constraints are checked
+    "known": {},  # {"nova.flavor": [...], ...}: every region's names, unless it has a catalog
+    # Heat retries a resource that went to ERROR this many times (its action_retry_limit,
+    # 5 in Heat) before CREATE_FAILED; each retry takes timing["retry"] seconds.
+    "action_retry_limit": 0,
+    "list_hidden": [],  # names or ids of stacks that GET /stacks leaves out (Heat's filters)
+    # heat-api caches a validated token this long (keystonemiddleware token_cache_time, 300
+    # in Heat): a revoked token it has seen still reads, but POST /stacks answers 500.
+    "token_cache_seconds": 0,
+    "name_hold_seconds": 1.0,  # a deleted stack's name answers 409 this long (Heat: ~0.8 s)
 }
 DEFAULT_TIMING: dict[str, float] = {
     "create": 2.0,  # seconds per resource
     "delete": 1.0,
     "action": 1.0,  # suspend, resume
+    "retry": 15.0,  # one retry of a resource that went to ERROR (see action_retry_limit)
 }
 
 
@@ -52,6 +61,9 @@ class Options:
     token_lifetime: int = 3600
     frozen_clock: bool = False
     timing: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TIMING))
+    # Per region, the names custom constraints accept: {"RegionOne": {"nova.flavor": [...],
+    # "glance.image": [...], "neutron.network": [...]}} (see `catalog_load`).
+    catalog: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
 
 class Store:
@@ -76,6 +88,7 @@ class Store:
             "faults": copy.deepcopy(DEFAULT_FAULTS),
             "timing": dict(self.options.timing),
             "token_lifetime": self.options.token_lifetime,
+            "catalog": copy.deepcopy(self.options.catalog),
         }
 
     def _load(self) -> dict[str, Any] | None:
@@ -144,6 +157,16 @@ class Store:
             return f"{prefix}.{113 + number // 250}.{number % 250 + 2}"
         return f"{prefix}.{number // 250}.{number % 250 + 2}"
 
+    # --- the region's catalog -----------------------------------------------------------
+
+    def known_names(self, region: str) -> dict[str, list[str]]:
+        """The names custom constraints accept in `region`; an empty dict accepts any."""
+        catalog: dict[str, dict[str, list[str]]] = self.data.get("catalog") or {}
+        if region in catalog:
+            return catalog[region]
+        known: dict[str, list[str]] = self.faults.get("known") or {}
+        return known
+
     # --- faults -----------------------------------------------------------------------
 
     @property
@@ -182,3 +205,28 @@ class Store:
         with self.lock:
             self.requests.append(entry)
             self.request_counts[service] = self.request_counts.get(service, 0) + 1
+
+
+CATALOG_KINDS = {"flavors": "nova.flavor", "images": "glance.image", "networks": "neutron.network"}
+
+
+def catalog_load(document: Any) -> dict[str, dict[str, list[str]]]:
+    """A region catalog from its file form:
+
+        regions:
+          RegionOne: {flavors: [g1.h100x1], images: [ubuntu-24.04], networks: [private, public]}
+
+    into the constraint names Heat checks ("nova.flavor", "glance.image", "neutron.network").
+    """
+    regions = (document or {}).get("regions") if isinstance(document, dict) else None
+    if not isinstance(regions, dict):
+        raise ValueError("A catalog is a mapping with `regions: {<region>: {flavors: [...]}}`.")
+    catalog: dict[str, dict[str, list[str]]] = {}
+    for region, kinds in regions.items():
+        if not isinstance(kinds, dict) or set(kinds) - set(CATALOG_KINDS):
+            raise ValueError(f"Region {region}: only {sorted(CATALOG_KINDS)} are known.")
+        catalog[str(region)] = {
+            CATALOG_KINDS[kind]: [str(name) for name in names or []]
+            for kind, names in kinds.items()
+        }
+    return catalog

@@ -126,9 +126,15 @@ def test_events_since_a_marker_are_new_ascending_and_unique(cloud, devcloud, cre
     devcloud.advance(5)
     first = adapter.stack_events(region=cloud, stack=ref)
 
-    assert [event.resource_status for event in first[:3]] == [
-        "CREATE_IN_PROGRESS", "CREATE_IN_PROGRESS", "CREATE_COMPLETE",
+    # Independent resources start together, as in Heat: their events share a second.
+    assert [(event.resource_name, event.resource_status) for event in first[1:]] == [
+        ("sec_group", "CREATE_IN_PROGRESS"), ("data_volume", "CREATE_IN_PROGRESS"),
+        ("sec_group", "CREATE_COMPLETE"), ("data_volume", "CREATE_COMPLETE"),
+        ("port", "CREATE_IN_PROGRESS"),
+        ("port", "CREATE_COMPLETE"),
+        ("floating_ip", "CREATE_IN_PROGRESS"), ("server", "CREATE_IN_PROGRESS"),
     ]  # fmt: skip
+    assert first[1].time == first[2].time == first[0].time
     assert first[0].is_stack_event
     assert first[0].reason == "Stack CREATE started"
     assert [event.time for event in first] == sorted(event.time for event in first)
@@ -148,12 +154,12 @@ def test_events_since_a_marker_are_new_ascending_and_unique(cloud, devcloud, cre
 
 def test_resources_count_progress(cloud, devcloud, create):
     ref = create()
-    devcloud.advance(5)  # 2 s per resource: two done, the third in progress
+    devcloud.advance(5)  # 2 s per resource: sec_group and data_volume, then port done
 
     progress = adapter.stack_resources(region=cloud, stack=ref)
 
     assert progress.total == 6
-    assert progress.complete == 2
+    assert progress.complete == 3
     assert {resource.name for resource in progress.resources} == {
         "sec_group", "port", "floating_ip", "server", "data_volume", "volume_attachment",
     }  # fmt: skip
@@ -215,10 +221,12 @@ def test_delete_during_create_cancels_the_create(cloud, devcloud, create):
     events = [(e.resource_name, e.resource_status, e.reason)
               for e in adapter.stack_events(region=cloud, stack=ref)]  # fmt: skip
     assert (ref.name, "CREATE_FAILED", "Stack CREATE cancelled") in events
-    assert ("port", "CREATE_FAILED", "CREATE aborted (user triggered cancel)") in events
+    assert ("server", "CREATE_FAILED", "CREATE aborted (user triggered cancel)") in events
+    assert ("floating_ip", "CREATE_FAILED", "CREATE aborted (user triggered cancel)") in events
     assert events[-1] == (ref.name, "DELETE_COMPLETE", "Stack DELETE completed successfully")
     deleted = [name for name, status, _ in events if status == "DELETE_COMPLETE"]
-    assert deleted == ["port", "data_volume", "sec_group", ref.name]
+    # What depends on a resource goes first; the rest side by side.
+    assert deleted == ["server", "floating_ip", "data_volume", "port", "sec_group", ref.name]
 
 
 def test_suspend_and_resume(cloud, devcloud, create):
