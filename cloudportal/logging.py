@@ -52,3 +52,27 @@ class JsonFormatter(_PythonJsonFormatter):
             },
             reserved_attrs=[*_STANDARD_ATTRIBUTES - {"request_id"}],
         )
+
+
+class RoutineTaskFilter(logging.Filter):
+    """Drops Celery's INFO lines about routine periodic tasks (received, succeeded, sent by
+    beat): the reconciler runs every 3 seconds, and its lines buried everything else in
+    `make run`'s console. What such a task changes it logs itself; failures still show."""
+
+    LOGGERS = frozenset({"celery.worker.strategy", "celery.app.trace", "celery.beat"})
+
+    def __init__(self, tasks: list[str] | tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.tasks = frozenset(tasks)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO or record.name not in self.LOGGERS:
+            return True
+        arguments = record.args
+        if isinstance(arguments, dict):
+            names = {arguments.get("name")}
+        elif isinstance(arguments, tuple):
+            names = set(arguments)
+        else:
+            names = set()
+        return not (names & self.tasks)

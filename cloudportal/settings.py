@@ -385,6 +385,11 @@ if OPENSTACK_LIST_PAGE_SIZE < 1:
 DEPLOYMENTS_RECONCILE_CONCURRENCY: int = env.int("DEPLOYMENTS_RECONCILE_CONCURRENCY", default=4)
 if DEPLOYMENTS_RECONCILE_CONCURRENCY < 1:
     raise ImproperlyConfigured("DEPLOYMENTS_RECONCILE_CONCURRENCY must be at least 1.")
+# The orphan sweep deletes a portal-tagged stack no deployment owns only once it is older
+# than this (seconds): a create may have made it a moment before its deployment saved the id.
+DEPLOYMENTS_ORPHAN_GRACE: int = env.int("DEPLOYMENTS_ORPHAN_GRACE", default=3600)
+if DEPLOYMENTS_ORPHAN_GRACE < 0:
+    raise ImproperlyConfigured("DEPLOYMENTS_ORPHAN_GRACE must not be negative.")
 
 # --- Logging ------------------------------------------------------------------------
 
@@ -401,6 +406,11 @@ LOGGING = {
             "correlation_id_field": "request_id",
         },
         "celery_tracing": {"()": "django_guid.integrations.celery.log_filters.CeleryTracing"},
+        # The reconciler runs every 3 s: Celery's received/succeeded lines for it are noise.
+        "routine_tasks": {
+            "()": "cloudportal.logging.RoutineTaskFilter",
+            "tasks": ["deployments.reconcile"],
+        },
     },
     "formatters": {
         "text": {"()": "cloudportal.logging.TextFormatter"},
@@ -410,7 +420,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["request_id", "celery_tracing"],
+            "filters": ["request_id", "celery_tracing", "routine_tasks"],
         },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

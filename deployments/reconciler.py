@@ -11,6 +11,7 @@ Killing a worker at any point loses nothing: the lease expires and the next run 
 import contextvars
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from catalog.models import Region
 from deployments import selectors, services
 from deployments.models import WATCHED_STATUSES, Deployment, DesiredState, Status
 from heat import adapter
-from heat.adapter_types import RegionRef, StackEvent, StackRef, StackSummary
+from heat.adapter_types import RegionRef, StackEvent, StackListing, StackRef, StackSummary
 from heat.contract import StackOutputsInvalid, stack_outputs_parse
 from heat.exceptions import (
     CloudCapacityExceeded,
@@ -36,6 +37,7 @@ from heat.exceptions import (
     InvalidStackRequest,
     OpenStackError,
     StackConflict,
+    StackNotFound,
 )
 from heat.rendering import template_resource_names, template_text
 
@@ -70,6 +72,12 @@ def customer_reason(heat_reason: str, region_name: str) -> str:
             f"No GPU capacity in {region_name} right now. Try another region or instance "
             "type, or try again later."
         )
+    if "maximum stacks" in reason:
+        # Heat's max_stacks_per_tenant: the region's project is full.
+        return (
+            f"{region_name} cannot take more machines right now. Our team has been alerted; "
+            "try another region or try again later."
+        )
     if "quota" in reason:
         return (
             f"The cloud's capacity quota in {region_name} is used up. Our team has been "
@@ -78,10 +86,26 @@ def customer_reason(heat_reason: str, region_name: str) -> str:
     return "The machine could not be created. Our team has been alerted."
 
 
+# Heat's custom-constraint failure: "Parameter 'flavor' is invalid: Error validating value
+# 'x': The Flavor (x) could not be found." (heat-observed.md "Custom constraints").
+_NOT_FOUND_IN_CLOUD = re.compile(r"The (Flavor|Image|Network) \((.*?)\) could not be found")
+_MISSING_CHOICE = {
+    "Flavor": "This instance type",
+    "Image": "This image",
+    "Network": "The network for machines",
+}
+
+
 def _error_reason(error: OpenStackError, region_name: str) -> str:
     if isinstance(error, CloudCapacityExceeded):
         return customer_reason(error.cloud_message or "quota", region_name)
     if isinstance(error, InvalidStackRequest):
+        missing = _NOT_FOUND_IN_CLOUD.search(error.cloud_message)
+        if missing:
+            return (
+                f"{_MISSING_CHOICE[missing.group(1)]} is not set up in {region_name} yet. "
+                "Our team has been alerted; try another region or choice."
+            )
         return "The cloud refused this configuration. Our team has been alerted."
     if isinstance(error, CloudCredentialsError):
         return "The cloud is misconfigured on our side. Our team has been alerted."
@@ -194,7 +218,9 @@ def _provision(deployment: Deployment, writes: Writes) -> None:
             "stack_id": stack.id,
             "heat_status": "CREATE_IN_PROGRESS",
             "progress_complete": 0,
-            "progress_total": len(template_resource_names(deployment.stack_template)),
+            # Known at the first progress check: what exists depends on the parameters
+            # (a resource whose condition is false is never made, e.g. no data volume).
+            "progress_total": 0,
             "provisioning_deadline": now + timedelta(seconds=timeout),
             "next_check_at": now + YOUNG_CHECK,
             "create_attempts": deployment.create_attempts + 1,
@@ -275,7 +301,13 @@ def _delete_stack(
         _delete_failed(deployment, _staff_detail(error), writes)
         return
     if not deleting:
-        writes.move(deployment, Status.DELETED, "Deleted.", {Status.DELETING})
+        writes.move(
+            deployment,
+            Status.DELETED,
+            "Deleted.",
+            {Status.DELETING},
+            changes={"heat_status": "DELETE_COMPLETE" if stack is not None else ""},
+        )
         return
     assert stack is not None
     writes.observe(
@@ -302,20 +334,29 @@ def _delete_failed(deployment: Deployment, detail: str, writes: Writes) -> None:
     )
 
 
-def _give_up_delete(deployment: Deployment, detail: str, attempts: int, writes: Writes) -> None:
+def _give_up_delete(
+    deployment: Deployment,
+    detail: str,
+    attempts: int,
+    writes: Writes,
+    heat_status: str | None = None,
+) -> None:
     writes.move(
         deployment,
         Status.ERROR,
         "Deleting this machine failed; our team has been alerted and will finish it.",
         {Status.DELETING},
         detail=detail,
-        changes={"delete_attempts": attempts},
+        changes={
+            "delete_attempts": attempts,
+            **({"heat_status": heat_status} if heat_status is not None else {}),
+        },
     )
     logger.error("deployment.delete_exhausted", extra={"deployment_id": deployment.public_id})
 
 
-def _portal_stacks(ref: RegionRef) -> tuple[StackSummary, ...]:
-    return adapter.stacks_list(
+def _portal_stacks(ref: RegionRef) -> StackListing:
+    return adapter.stacks_listing(
         region=ref,
         tags=[settings.OPENSTACK_STACK_TAG],
         page_size=settings.OPENSTACK_LIST_PAGE_SIZE,
@@ -394,13 +435,26 @@ class Triage(NamedTuple):
         )
 
 
-def _needs_work(row: Triage, stack: StackSummary | None) -> bool:
+def _absence_matters(row: Triage) -> bool:
+    """Whether the row's stack missing from the listing would lead to a conclusion."""
+    if row.status == Status.PENDING:
+        return False
+    if row.status == Status.DELETING:
+        return row.has_stack_id or bool(row.heat_status)
+    return True
+
+
+def _needs_work(row: Triage, stack: StackSummary | None, complete: bool = True) -> bool:
     """Whether the listed stack and the row disagree, or the row's next look is due.
 
     Settled rows (an active deployment whose stack is as last seen, a failed one whose
-    stack is being deleted) cost nothing: no claim, no write, no Heat read.
+    stack is being deleted) cost nothing: no claim, no write, no Heat read. A listing that
+    may have left stacks out (`complete` False) proves nothing by an absence: those rows
+    wait for a whole listing.
     """
     if row.written_since_list:
+        return False
+    if stack is None and not complete and _absence_matters(row):
         return False
     changed = stack is None or stack.status != row.heat_status
     if row.status == Status.ACTIVE:
@@ -424,19 +478,25 @@ class _Listing:
     listed_at: datetime
     stacks: dict[str, StackSummary] | None  # None: the cloud did not answer
     seconds: float
+    complete: bool = True  # False: the listing may have left stacks out (see `problem`)
+    problem: str = ""
 
 
 def _listing(region: Region) -> _Listing:
     listed_at = timezone.now()
     started = time.perf_counter()
     try:
-        stacks: dict[str, StackSummary] | None = {
-            stack.name: stack for stack in _portal_stacks(region_ref(region))
-        }
+        listing = _portal_stacks(region_ref(region))
     except OpenStackError:
         logger.exception("reconcile.list_failed", extra={"region": region.slug})
-        stacks = None
-    return _Listing(listed_at=listed_at, stacks=stacks, seconds=time.perf_counter() - started)
+        return _Listing(listed_at=listed_at, stacks=None, seconds=time.perf_counter() - started)
+    return _Listing(
+        listed_at=listed_at,
+        stacks={stack.name: stack for stack in listing.stacks},
+        seconds=time.perf_counter() - started,
+        complete=listing.complete,
+        problem=listing.problem,
+    )
 
 
 def regions_reconcile(*, now: datetime | None = None) -> list[ReconcileReport]:
@@ -475,11 +535,23 @@ def _region_reconcile(region: Region, listing: _Listing, now: datetime) -> Recon
     region_id, ref = region.pk, region_ref(region)
     stacks, listed_at = listing.stacks, listing.listed_at
     report.listed = len(stacks)
+    complete = listing.complete
     with report.timed("triage"):
         rows = Triage.rows(region_id=region_id, now=now, listed_at=listed_at)
-        wanted = [row.id for row in rows if _needs_work(row, stacks.get(row.stack_name))]
+        wanted = [row.id for row in rows if _needs_work(row, stacks.get(row.stack_name), complete)]
     report.watched = len(rows)
     report.acted["unchanged"] = len(rows) - len(wanted)
+    if not complete:
+        skipped = sum(
+            1
+            for row in rows
+            if row.stack_name not in stacks and _absence_matters(row) and not row.written_since_list
+        )
+        report.acted["skipped_listing_incomplete"] = skipped
+        logger.warning(
+            "reconcile.listing_incomplete",
+            extra={"region": region.slug, "problem": listing.problem, "skipped": skipped},
+        )
     if not wanted:
         return report
     owner = services.new_lease_owner()
@@ -508,7 +580,8 @@ def _region_reconcile(region: Region, listing: _Listing, now: datetime) -> Recon
                 deployment.region = region
                 stack = stacks.get(deployment.stack_name)
                 # Read again under our lease: another worker may have just done the work.
-                if not _needs_work(Triage.of(deployment, now=now, listed_at=listed_at), stack):
+                triage = Triage.of(deployment, now=now, listed_at=listed_at)
+                if not _needs_work(triage, stack, complete):
                     report.count("unchanged")
                     continue
                 context = contextvars.copy_context()  # the request id reaches the logs
@@ -567,6 +640,8 @@ def _reconcile_one(
     created_before: frozenset[str] = frozenset(),
 ) -> None:
     status = deployment.status
+    if stack is None and status != Status.PENDING:
+        stack = _confirm_absence(deployment, ref, report)
     if status == Status.PENDING:
         # Its provisioning task was lost, or is waiting to retry: we hold the lease, do it.
         _provision(deployment, writes)
@@ -592,6 +667,37 @@ def _reconcile_one(
         _reconcile_failed_cleanup(deployment, stack, ref, now, report, writes)
 
 
+def _confirm_absence(
+    deployment: Deployment, ref: RegionRef, report: ReconcileReport
+) -> StackSummary | None:
+    """A stack missing from the listing, looked up by itself: None only when Heat says it
+    is gone (404 or DELETE_COMPLETE). Heat's listings can leave a live stack out, and
+    concluding from that would end a running machine (heat-observed.md "List filters")."""
+    if not deployment.stack_id and not deployment.heat_status:
+        return None  # it never reached Heat: nothing to look up
+    try:
+        if deployment.stack_id:
+            found: StackSummary | None = adapter.stack_get(
+                region=ref, stack=StackRef(id=deployment.stack_id, name=deployment.stack_name)
+            )
+        else:
+            found = adapter.stack_find(region=ref, name=deployment.stack_name)
+    except StackNotFound:
+        found = None
+    if found is not None and found.status != "DELETE_COMPLETE":
+        logger.warning(
+            "reconcile.listing_missed_stack",
+            extra={
+                "deployment_id": deployment.public_id,
+                "stack": deployment.stack_name,
+                "stack_status": found.status,
+            },
+        )
+        report.count("listing_missed_stack")
+        return found
+    return None
+
+
 def _reconcile_provisioning(
     deployment: Deployment,
     stack: StackSummary | None,
@@ -605,7 +711,13 @@ def _reconcile_provisioning(
     if stack is None or stack.status == "CREATE_FAILED":
         heat_reason = stack.status_reason if stack else "The stack disappeared."
         _fail_and_clean_up(
-            deployment, ref, customer_reason(heat_reason, region_name), heat_reason, now, writes
+            deployment,
+            ref,
+            customer_reason(heat_reason, region_name),
+            heat_reason,
+            now,
+            writes,
+            heat_status=stack.status if stack else "DELETE_COMPLETE",
         )
         report.count("create_failed")
         return
@@ -623,6 +735,7 @@ def _reconcile_provisioning(
                 str(error),
                 now,
                 writes,
+                heat_status=stack.status,
             )
             report.count("outputs_invalid")
             return
@@ -656,21 +769,26 @@ def _reconcile_provisioning(
             f"Provisioning deadline passed in {stack.status}.",
             now,
             writes,
+            heat_status=stack.status,
         )
         report.count("timed_out")
         return
     # Still in progress: a young stack's new events, and the progress they add up to (one
-    # Heat call; the resources list would be a second one every few seconds).
+    # Heat call; the stack's resource list is read once, for the total, as only Heat knows
+    # which of the template's resources exist for these parameters).
     new_events = writes.events(deployment, ref, stack_ref)
-    resources = template_resource_names(deployment.stack_template)
+    total = deployment.progress_total
+    if not total:
+        total = adapter.stack_resources(region=ref, stack=stack_ref).total
     created = created_before | {
         event.resource_name for event in new_events if event.resource_status == "CREATE_COMPLETE"
     }
+    complete = len(created & template_resource_names(deployment.stack_template))
     writes.observe(
         deployment,
         heat_status=stack.status,
-        progress_complete=len(created & resources),
-        progress_total=len(resources),
+        progress_complete=min(complete, total),
+        progress_total=total,
         next_check_at=now
         + (YOUNG_CHECK if now - deployment.created_at < YOUNG_FOR else YOUNG_CHECK * 10),
     )
@@ -684,6 +802,7 @@ def _fail_and_clean_up(
     detail: str,
     now: datetime,
     writes: Writes,
+    heat_status: str = "",
 ) -> None:
     # Deleting first is safe: if the move is refused, a delete request moved it meanwhile,
     # and that wants the stack gone too.
@@ -694,7 +813,8 @@ def _fail_and_clean_up(
         reason,
         {Status.PROVISIONING},
         detail=detail,
-        changes={"next_check_at": now + YOUNG_CHECK, **cleanup},
+        # What Heat last said, unless the cleanup just asked for (or found) a delete.
+        changes={"next_check_at": now + YOUNG_CHECK, "heat_status": heat_status, **cleanup},
     )
 
 
@@ -713,7 +833,11 @@ def _request_cleanup(deployment: Deployment, ref: RegionRef, now: datetime) -> d
             extra={"deployment_id": deployment.public_id, "error": _staff_detail(error)},
         )
         return {}
-    return {"stack_cleanup_requested_at": now, **({} if deleting else {"stack_id": ""})}
+    return {
+        "stack_cleanup_requested_at": now,
+        "heat_status": "DELETE_IN_PROGRESS" if deleting else "DELETE_COMPLETE",
+        **({} if deleting else {"stack_id": ""}),
+    }
 
 
 def _reconcile_failed_cleanup(
@@ -725,17 +849,18 @@ def _reconcile_failed_cleanup(
     writes: Writes,
 ) -> None:
     if stack is None:
-        writes.observe(deployment, stack_id="", heat_status="")
+        writes.observe(deployment, stack_id="", heat_status="DELETE_COMPLETE")
         report.count("cleaned_up")
     elif stack.status == "DELETE_FAILED" or not stack.status.startswith("DELETE"):
         writes.observe(
             deployment,
             next_check_at=now + YOUNG_CHECK,
+            heat_status=stack.status,
             **_request_cleanup(deployment, ref, now),
         )
         report.count("cleanup_requested")
     else:
-        writes.observe(deployment, next_check_at=now + YOUNG_CHECK)
+        writes.observe(deployment, heat_status=stack.status, next_check_at=now + YOUNG_CHECK)
 
 
 def _reconcile_deleting(
@@ -748,8 +873,14 @@ def _reconcile_deleting(
 ) -> None:
     if stack is None:
         if deployment.stack_id or deployment.heat_status:
-            # Gone from the list: DELETE_COMPLETE (Heat hides deleted stacks).
-            writes.move(deployment, Status.DELETED, "Deleted.", {Status.DELETING})
+            # Gone, confirmed by a lookup of its own: DELETE_COMPLETE or 404.
+            writes.move(
+                deployment,
+                Status.DELETED,
+                "Deleted.",
+                {Status.DELETING},
+                changes={"heat_status": "DELETE_COMPLETE"},
+            )
             report.count("deleted")
         else:
             _delete_stack(deployment, ref, now, writes)  # never reached Heat, or not yet asked
@@ -769,7 +900,9 @@ def _reconcile_deleting(
         detail = f"DELETE_FAILED: {stack.status_reason}"
         if deployment.delete_attempts >= MAX_DELETE_ATTEMPTS:
             # Staff take over.
-            _give_up_delete(deployment, detail, deployment.delete_attempts, writes)
+            _give_up_delete(
+                deployment, detail, deployment.delete_attempts, writes, heat_status=stack.status
+            )
         else:
             # Ask again now, look again after a growing pause; each ask counts once.
             _delete_stack(
@@ -790,25 +923,43 @@ def _reconcile_deleting(
 # --- Orphans --------------------------------------------------------------------------
 
 
-def orphan_stacks_sweep() -> list[str]:
-    """Delete portal-tagged stacks that no live deployment owns; returns their names."""
+def orphan_stacks_sweep(*, now: datetime | None = None) -> list[str]:
+    """Delete portal-tagged stacks that no live deployment owns; returns their names.
+
+    Nothing is deleted on the listing's word alone: a region whose listing may have left
+    stacks out is skipped, and each candidate is looked up by itself first — it must
+    exist, carry the portal's tag, not be deleting already, and be older than
+    DEPLOYMENTS_ORPHAN_GRACE seconds (a stack a create has just made may not have its
+    deployment's id saved yet).
+    """
+    now = now or timezone.now()
+    grace = timedelta(seconds=settings.DEPLOYMENTS_ORPHAN_GRACE)
     deleted: list[str] = []
-    for region in Region.objects.filter(is_active=True):
+    for region in Region.objects.filter(is_active=True).order_by("id"):
         ref = region_ref(region)
         try:
-            stacks = _portal_stacks(ref)
+            listing = _portal_stacks(ref)
         except OpenStackError:
             logger.exception("orphans.list_failed", extra={"region": region.slug})
             continue
+        if not listing.complete:
+            logger.warning(
+                "orphans.listing_incomplete",
+                extra={"region": region.slug, "problem": listing.problem},
+            )
+            continue
         owned = set(
             Deployment.objects.filter(
-                region=region, stack_name__in=[stack.name for stack in stacks]
+                region=region, stack_name__in=[stack.name for stack in listing.stacks]
             )
             .exclude(status=Status.DELETED)
             .values_list("stack_name", flat=True)
         )
-        for stack in stacks:
-            if stack.name in owned or stack.status == "DELETE_IN_PROGRESS":
+        for listed in listing.stacks:
+            if listed.name in owned or listed.status.startswith("DELETE"):
+                continue
+            stack = _orphan_confirmed(ref, listed, now - grace)
+            if stack is None:
                 continue
             logger.warning(
                 "orphans.deleting",
@@ -821,3 +972,23 @@ def orphan_stacks_sweep() -> list[str]:
                 continue
             deleted.append(stack.name)
     return deleted
+
+
+def _orphan_confirmed(
+    ref: RegionRef, listed: StackSummary, created_before: datetime
+) -> StackSummary | None:
+    """The listed stack as Heat shows it by itself, when it may be deleted as an orphan."""
+    if listed.created_at is None or listed.created_at > created_before:
+        return None
+    try:
+        stack = adapter.stack_get(region=ref, stack=listed.ref)
+    except OpenStackError:
+        return None  # gone already, or the cloud did not answer: the next sweep decides
+    if (
+        stack.status.startswith("DELETE")
+        or settings.OPENSTACK_STACK_TAG not in stack.tags
+        or stack.created_at is None
+        or stack.created_at > created_before
+    ):
+        return None
+    return stack

@@ -189,7 +189,12 @@ def deployment_request_delete(*, deployment: Deployment) -> Deployment:
         locked.desired_state = DesiredState.DELETED
         locked.save(update_fields=["desired_state", "updated_at"])
         updated = deployment_transition(
-            deployment_id=locked.pk, to_status=Status.DELETING, reason="Deletion requested."
+            deployment_id=locked.pk,
+            to_status=Status.DELETING,
+            reason="Deletion requested.",
+            # Due at once: if the delete task is lost, the next reconciler cycle does its
+            # work instead of waiting for the row's next settled check (5 minutes).
+            changes={"next_check_at": timezone.now()},
         )
         _schedule_stack_delete(locked.pk)
     logger.info("deployment.delete_requested", extra={"deployment_id": locked.public_id})

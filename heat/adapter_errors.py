@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 OPENSTACK_ERRORS = (sdk_exceptions.SDKException, ks_exceptions.ClientException)
 QUOTA_TYPES = {"RequestLimitExceeded", "OverLimit", "QuotaExceeded"}
+CHANGING_OPERATIONS = frozenset({"stack_create", "stack_delete", "stack_suspend", "stack_resume"})
 
 
 def _heat_error_type(error: sdk_exceptions.HttpException) -> str:
@@ -180,6 +181,13 @@ def _log(
     operation: str, region: RegionRef, outcome: str, started: float, attempts: int,
     cloud_message: str = "",
 ) -> None:  # fmt: skip
-    level = logging.INFO if outcome in ("ok", StackNotFound.code) else logging.WARNING
+    if outcome not in ("ok", StackNotFound.code):
+        level = logging.WARNING
+    elif operation in CHANGING_OPERATIONS:
+        level = logging.INFO
+    else:
+        # Reads happen every few seconds whether anything changed or not: log changes, not
+        # cycles (a failed read still warns).
+        level = logging.DEBUG
     logger.log(level, "heat.call", extra=_fields(operation, region, outcome, started, attempts,
                                                  cloud_message))  # fmt: skip

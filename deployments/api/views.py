@@ -23,7 +23,9 @@ def request_customer(request: Request) -> Customer:
 
 
 class DeploymentEventPagination(CursorPagination):
-    ordering = "occurred_at"
+    # Heat's times are whole seconds and parallel resources share them: the id (the order
+    # they were stored in, which is Heat's) breaks the ties.
+    ordering = ("occurred_at", "id")
     page_size = 100
 
 

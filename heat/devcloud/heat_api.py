@@ -314,6 +314,11 @@ class HeatApi:
         descending = self.request.param("sort_dir") != "asc"
         stacks.sort(key=lambda s: (s.get(sort_key) or 0, s["id"]), reverse=descending)
         count = len(stacks)
+        if self.request.param("marker") and self.store.faults.get("list_marker_lost", 0) > 0:
+            self.store.faults["list_marker_lost"] -= 1
+            self.store.save()
+            # The marker is unknown to Heat now: it starts over at the first page.
+            self.request.query.pop("marker", None)
         page = self._page(stacks)
         body: dict[str, Any] = {"stacks": [heat_views.summary(s, self.self_link(s)) for s in page]}
         limit = self.request.param("limit")

@@ -42,6 +42,9 @@ DEFAULT_FAULTS: dict[str, Any] = {
     # 5 in Heat) before CREATE_FAILED; each retry takes timing["retry"] seconds.
     "action_retry_limit": 0,
     "list_hidden": [],  # names or ids of stacks that GET /stacks leaves out (Heat's filters)
+    # The next N stack listings with a marker answer the first page again, as Heat does
+    # when the marker's stack was purged between two pages.
+    "list_marker_lost": 0,
     # heat-api caches a validated token this long (keystonemiddleware token_cache_time, 300
     # in Heat): a revoked token it has seen still reads, but POST /stacks answers 500.
     "token_cache_seconds": 0,
