@@ -25,7 +25,7 @@ def request_customer(request: Request) -> Customer:
 class DeploymentEventPagination(CursorPagination):
     # Heat's times are whole seconds and parallel resources share them: the id (the order
     # they were stored in, which is Heat's) breaks the ties.
-    ordering = ("occurred_at", "id")
+    ordering = ("occurred_at", "id")  # type: ignore[assignment]  # DRF takes a tuple too
     page_size = 100
 
 
