@@ -371,6 +371,9 @@ if OPENSTACK_CLOUDS_YAML:
 DEPLOYMENTS_MAX_LIVE_PER_CUSTOMER: int = env.int("DEPLOYMENTS_MAX_LIVE_PER_CUSTOMER", default=5)
 # The portal's own deadline: Heat may leave a stack CREATE_IN_PROGRESS for ever.
 DEPLOYMENTS_PROVISIONING_TIMEOUT: int = env.int("DEPLOYMENTS_PROVISIONING_TIMEOUT", default=1800)
+# Heat's max_stacks_per_tenant for the portal's project (Heat does not publish it):
+# `manage.py cloud_check` reports the project's stacks against it.
+OPENSTACK_MAX_STACKS_PER_PROJECT: int = env.int("OPENSTACK_MAX_STACKS_PER_PROJECT", default=512)
 # Every stack the portal makes carries this tag; the reconciler and orphan sweep list by it.
 OPENSTACK_STACK_TAG: str = env.str("OPENSTACK_STACK_TAG", default="cloudportal")
 # Stacks per page of the reconciler's and the orphan sweep's bulk list. Every page is an

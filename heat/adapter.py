@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
+from keystoneauth1.identity.base import BaseIdentityPlugin
 from openstack import exceptions as sdk_exceptions
 from openstack.connection import Connection
 from openstack.orchestration.v1.stack import Stack as SdkStack
@@ -43,6 +44,7 @@ __all__ = [
     "StackRef",
     "StackResource",
     "StackSummary",
+    "compute_limits",
     "configured_regions",
     "region_check",
     "stack_create",
@@ -50,9 +52,11 @@ __all__ = [
     "stack_events",
     "stack_find",
     "stack_get",
+    "stack_preview",
     "stack_resources",
     "stack_resume",
     "stack_suspend",
+    "stacks_count",
     "stacks_list",
     "stacks_listing",
     "template_validate",
@@ -423,6 +427,73 @@ def template_validate(*, region: RegionRef, template: Mapping[str, Any] | str) -
         return tuple((result.parameters or {}).keys())
 
     return call("template_validate", region, validate)
+
+
+def stack_preview(
+    *,
+    region: RegionRef,
+    name: str,
+    template: Mapping[str, Any] | str,
+    parameters: Mapping[str, Any],
+) -> tuple[str, ...]:
+    """Heat's stack preview: every check of a create (parameters against their custom
+    constraints — flavors, images, networks — and the stack limit) with nothing made.
+    Returns the names of the resources a create would make; raises InvalidStackRequest
+    with Heat's message when a value does not exist in the region."""
+    body = {
+        "stack_name": name,
+        "template": _template_dict(template),
+        "parameters": dict(parameters),
+        "disable_rollback": True,
+    }
+
+    def preview(connection: Connection) -> tuple[str, ...]:
+        stack = _json(connection.orchestration.post("/stacks/preview", json=body)).get("stack")
+        resources = (stack or {}).get("resources") or []
+        return tuple(
+            str(item.get("resource_name"))
+            for item in resources
+            if isinstance(item, dict)  # nested stacks answer lists; the library has none
+        )
+
+    return call("stack_preview", region, preview)
+
+
+def stacks_count(*, region: RegionRef) -> int:
+    """How many stacks the portal's project holds (every stack, not only the portal's)."""
+
+    def count(connection: Connection) -> int:
+        body = _json(
+            connection.orchestration.get("/stacks", params={"limit": 1, "with_count": "true"})
+        )
+        value = body.get("count")
+        if not isinstance(value, int):
+            raise sdk_exceptions.InvalidResponse("Heat answered no stack count.")
+        return value
+
+    return call("stacks_count", region, count)
+
+
+def compute_limits(*, region: RegionRef) -> dict[str, tuple[int, int]] | None:
+    """Nova's absolute limits as {name: (used, max)} for instances, cores and RAM; None
+    when the region's catalog has no compute service (nothing to report)."""
+
+    def limits(connection: Connection) -> dict[str, tuple[int, int]] | None:
+        plugin = connection.session.auth
+        if not isinstance(plugin, BaseIdentityPlugin):
+            return None
+        catalog = plugin.get_access(connection.session).service_catalog
+        if not catalog.get_endpoints(service_type="compute", region_name=region.region):
+            return None
+        absolute = connection.compute.get_limits().absolute
+        pairs = {
+            "instances": (absolute.instances_used, absolute.instances),
+            "cores": (absolute.total_cores_used, absolute.total_cores),
+            "ram_mb": (absolute.total_ram_used, absolute.total_ram),
+        }
+        return {name: (int(used or 0), int(limit)) for name, (used, limit) in pairs.items()}
+
+    return call("compute_limits", region, limits, retry=False)
 
 
 def region_check(region: RegionRef) -> None:
