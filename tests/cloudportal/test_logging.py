@@ -3,7 +3,7 @@
 import json
 import logging
 
-from cloudportal.logging import JsonFormatter, TextFormatter
+from cloudportal.logging import JsonFormatter, RoutineTaskFilter, TextFormatter
 
 
 def make_record(**extra) -> logging.LogRecord:
@@ -36,3 +36,37 @@ def test_json_lines_hold_event_level_fields_and_request_id():
     assert line["deployment_id"] == "dep_01J"
     assert line["request_id"] == "a1b2c3d4e5f6"
     assert set(line) == {"time", "level", "logger", "event", "request_id", "deployment_id"}
+
+
+def celery_record(logger: str, message: str, arguments, level: int = logging.INFO):
+    return logging.LogRecord(logger, level, "celery.py", 1, message, arguments, None)
+
+
+def test_celerys_lines_about_the_reconciler_are_dropped_and_the_rest_kept():
+    routine = RoutineTaskFilter(tasks=["deployments.reconcile"])
+    received = "Task %(name)s[%(id)s] received"
+    succeeded = "Task %(name)s[%(id)s] succeeded in %(runtime)ss: %(return_value)s"
+    reconcile = {"name": "deployments.reconcile", "id": "1", "runtime": 0.1, "return_value": None}
+    provision = {**reconcile, "name": "deployments.provision"}
+
+    assert not routine.filter(celery_record("celery.worker.strategy", received, (reconcile,)))
+    assert not routine.filter(celery_record("celery.app.trace", succeeded, (reconcile,)))
+    sending = "Scheduler: Sending due task %s (%s)"
+    assert not routine.filter(
+        celery_record(
+            "celery.beat", sending, ("deployments: reconcile stacks", "deployments.reconcile")
+        )
+    )
+    # Other tasks, and anything worse than INFO, still show.
+    assert routine.filter(celery_record("celery.app.trace", succeeded, (provision,)))
+    assert routine.filter(
+        celery_record("celery.app.trace", succeeded, (reconcile,), level=logging.ERROR)
+    )
+
+
+def test_the_console_handler_drops_routine_task_lines():
+    from django.conf import settings
+
+    handler = settings.LOGGING["handlers"]["console"]
+    assert "routine_tasks" in handler["filters"]
+    assert settings.LOGGING["filters"]["routine_tasks"]["tasks"] == ["deployments.reconcile"]
