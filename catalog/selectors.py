@@ -377,3 +377,31 @@ def deployment_spec_resolve(
             size_gb=volume_size_gb,
         ),
     )
+
+
+# --- what a cloud must hold ---------------------------------------------------------
+
+
+def cloud_names(*, cloud: str) -> dict[str, dict[str, list[str]]]:
+    """Per OpenStack region of `cloud` (clouds.yaml), the flavors, images and networks the
+    catalog maps to there, retired mappings included: what must exist in that region."""
+    regions = {
+        region.region_name: {
+            "flavors": set(),
+            "images": set(),
+            "networks": {region.network, region.external_network},
+        }
+        for region in Region.objects.filter(cloud=cloud)
+    }
+    for region_name, flavor in RegionInstanceType.objects.filter(region__cloud=cloud).values_list(
+        "region__region_name", "flavor"
+    ):
+        regions[region_name]["flavors"].add(flavor)
+    for region_name, image in RegionImage.objects.filter(region__cloud=cloud).values_list(
+        "region__region_name", "glance_image"
+    ):
+        regions[region_name]["images"].add(image)
+    return {
+        region_name: {kind: sorted(names) for kind, names in kinds.items()}
+        for region_name, kinds in sorted(regions.items())
+    }
