@@ -660,9 +660,13 @@ def _reconcile_one(
                 changes={"desired_state": DesiredState.DELETED, "next_check_at": now},
             )
             report.count("active_vanished")
-        else:
+        elif stack.status != deployment.heat_status:
             writes.observe(deployment, heat_status=stack.status, next_check_at=now + SETTLED_CHECK)
             report.count("active_changed")
+        else:
+            # Only missing from the listing (a lookup found it as it was): nothing to publish.
+            writes.observe(deployment, next_check_at=now + SETTLED_CHECK)
+            report.count("unchanged")
     elif status == Status.FAILED:
         _reconcile_failed_cleanup(deployment, stack, ref, now, report, writes)
 
