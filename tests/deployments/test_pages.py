@@ -210,7 +210,7 @@ def test_static_script_is_served(client):
     response = client.get("/static/js/deployments.js")
 
     assert response.status_code == 200
-    body = b"".join(response.streaming_content).decode()
+    body = b"".join(response).decode()
     assert '"X-CSRFToken": csrfToken(form)' in body
     assert "fetch(url" in body
 
