@@ -37,6 +37,7 @@ typecheck: install
 	$(CHECK_ENV) $(BIN)/mypy .
 
 checks: install
+	$(CHECK_ENV) $(BIN)/python bin/ensure-database
 	$(CHECK_ENV) $(BIN)/python manage.py check --fail-level WARNING
 	$(CHECK_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 	$(CHECK_ENV) $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null

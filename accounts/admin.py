@@ -1,10 +1,18 @@
 """Staff console for accounts: searchable lists; actions call services."""
 
+from typing import Any, ClassVar
+
 from django.contrib import admin, messages
+from django.contrib.admin.options import InlineModelAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.timezone import localtime
 
 from accounts import services
 from accounts.models import Customer, LoginSession, SshKey, User
@@ -59,15 +67,65 @@ class UserAdmin(DjangoUserAdmin):
             services.customer_create(user=obj)
 
 
+class CustomerSshKeyInline(admin.TabularInline[SshKey, Customer]):
+    """The customer's keys, read-only: each links to its own page."""
+
+    model = SshKey
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = ("public_id", "name", "key_type", "bits", "fingerprint", "created_at")
+    readonly_fields = fields
+    ordering = ("name",)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin[Customer]):
     list_display = ("public_id", "user", "display_name", "company", "created_at")
     search_fields = ("public_id", "user__email", "display_name", "company")
-    readonly_fields = ("public_id", "user", "created_at")
+    readonly_fields = ("public_id", "user", "created_at", "login_sessions")
     list_select_related = ("user",)
+    inlines: ClassVar[tuple[type[InlineModelAdmin[Any, Any]], ...]] = (CustomerSshKeyInline,)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # customers are created with their user
+
+    @admin.display(description="Sessions")
+    def login_sessions(self, customer: Customer) -> SafeString | str:
+        # Sessions belong to the user, not the customer, so they cannot be a model inline.
+        login_sessions = LoginSession.objects.filter(user_id=customer.user_id).order_by(
+            "-last_seen_at", "-id"
+        )
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    reverse("admin:accounts_loginsession_change", args=[login_session.pk]),
+                    login_session.public_id,
+                    " on ".join(user_agent_describe(login_session.user_agent)),
+                    login_session.ip_address or "—",
+                    date_format(localtime(login_session.last_seen_at), "DATETIME_FORMAT"),
+                )
+                for login_session in login_sessions
+            ),
+        )
+        if not rows:
+            return "None"
+        return format_html(
+            '<table class="customer-sessions"><thead><tr><th>Session</th><th>Device</th>'
+            "<th>IP address</th><th>Last seen</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
 
 
 @admin.register(LoginSession)

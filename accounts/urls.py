@@ -1,10 +1,15 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from accounts import views
 
 app_name = "accounts"
 
 urlpatterns = [
+    # allauth's pages at allauth's addresses (they come first), extended: see the views.
+    path("email/", views.EmailPage.as_view(), name="email"),
+    re_path(
+        r"^confirm-email/(?P<key>[-:\w]+)/$", views.EmailConfirmPage.as_view(), name="email-confirm"
+    ),
     path("settings/", views.settings_page, name="settings"),
     path("ssh-keys/", views.ssh_keys_page, name="ssh-keys"),
     path("ssh-keys/<str:ssh_key_id>/delete/", views.ssh_key_delete_page, name="ssh-key-delete"),

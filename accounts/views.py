@@ -1,13 +1,21 @@
-"""Account pages: settings, SSH keys, sessions. Sign-in flows are allauth's own pages."""
+"""Account pages: settings, SSH keys, sessions. Sign-in flows are allauth's own pages, two
+of them extended here to say what happened (a resend held back, a link already used)."""
 
+import math
+from typing import Any
+
+from allauth.account import views as allauth_views
+from allauth.account.models import EmailAddress
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import selectors, services
+from accounts import allauth, selectors, services
 from accounts.exceptions import EmailUnverified
 from accounts.forms import CustomerSettingsForm, SshKeyForm
 from accounts.models import User
@@ -126,3 +134,60 @@ def sessions_revoke_others_page(request: HttpRequest) -> HttpResponse:
     )
     messages.success(request, f"Logged out {revoked} other session{'s' if revoked != 1 else ''}.")
     return redirect("accounts:sessions")
+
+
+def _wait_described(seconds: float) -> str:
+    if seconds < 60:
+        whole = max(1, math.ceil(seconds))
+        return f"{whole} second{'s' if whole != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+class EmailPage(allauth_views.EmailView):
+    """allauth's email page. A "Resend the link" that allauth's cooldown holds back does
+    nothing visible there; here it says one was just sent and when another can be."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        held_back = None
+        if "action_send" in request.POST:
+            address = EmailAddress.objects.filter(
+                user_id=request.user.pk, email__iexact=request.POST.get("email", "")
+            ).first()
+            if address is not None and not address.verified:
+                next_at = allauth.verification_email_next_at(request, email=address.email)
+                held_back = (address.email, next_at) if next_at else None
+        response: HttpResponse = super().post(request, *args, **kwargs)
+        if held_back is not None:
+            email, next_at = held_back
+            wait = _wait_described((next_at - timezone.now()).total_seconds())
+            at = date_format(timezone.localtime(next_at), "H:i T")
+            messages.info(
+                request,
+                f"We just sent a verification link to {email}: check your inbox and spam "
+                f"folder. You can ask for another in {wait} (at {at}).",
+            )
+        return response
+
+
+class EmailConfirmPage(allauth_views.ConfirmEmailView):
+    """allauth's confirmation page. A link already used says the address is verified,
+    instead of "expired or invalid" (see `allauth.verified_address_for_confirmation_key`)."""
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context: dict[str, Any] = super().get_context_data(**kwargs)
+        if not self.object:
+            context["verified_address"] = allauth.verified_address_for_confirmation_key(
+                self.kwargs["key"]
+            )
+        return context
+
+    def post(self, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            response: HttpResponse = super().post(*args, **kwargs)
+        except Http404:
+            if allauth.verified_address_for_confirmation_key(self.kwargs["key"]) is None:
+                raise
+            self.object = None
+            return self.render_to_response(self.get_context_data())
+        return response

@@ -11,6 +11,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts import admin as accounts_admin
+from accounts.models import Customer
 from cloudportal.exceptions import DomainError
 from deployments import services
 from deployments.models import Deployment, DeploymentEvent, StatusChange
@@ -201,3 +203,37 @@ class DeploymentAdmin(admin.ModelAdmin[Deployment]):
             lambda deployment_id: services.deployment_mark_resolved(deployment_id=deployment_id),
             "Marked deleted",
         )
+
+
+class CustomerDeploymentInline(admin.TabularInline[Deployment, Customer]):
+    """The customer's deployments, newest first, read-only: each links to its own page."""
+
+    model = Deployment
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = ("public_id", "name", "status", "region", "instance_type", "created_at")
+    readonly_fields = fields
+    ordering = ("-created_at",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Deployment]:
+        return super().get_queryset(request).select_related("region", "instance_type")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+# accounts sits below deployments and cannot know them: the customer's page gains its
+# deployments here, by extending the accounts admin (Django's documented re-register).
+admin.site.unregister(Customer)
+
+
+@admin.register(Customer)
+class CustomerAdmin(accounts_admin.CustomerAdmin):
+    inlines = (*accounts_admin.CustomerAdmin.inlines, CustomerDeploymentInline)

@@ -115,8 +115,8 @@ class DeploymentCreateForm(forms.Form):
         ]
         if not self.is_bound:
             self.initial.update(self._initial_choices(offers))
-            if len(keys) == 1:
-                self.initial["ssh_keys"] = [keys[0].public_id]
+            # Every key by default: a machine nobody can log in to is the worse surprise.
+            self.initial["ssh_keys"] = [key.public_id for key in keys]
 
     def _choices_from_offers(self, offers: Sequence[RegionOffer]) -> None:
         self._select("region").choices = [

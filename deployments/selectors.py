@@ -1,5 +1,8 @@
 """Reads of deployments: the customer's (scoped to them, joined for the API) and the worker's."""
 
+from dataclasses import dataclass
+
+from django.conf import settings
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
@@ -7,16 +10,28 @@ from accounts.models import Customer
 from deployments.models import LIVE_STATUSES, TRANSITIONS, Deployment, DeploymentEvent, Status
 
 
-def deployment_list(
-    *, customer: Customer, status: str | None = None, region: str | None = None
-) -> QuerySet[Deployment]:
-    deployments = (
+def _customer_deployments(*, customer: Customer) -> QuerySet[Deployment]:
+    return (
         Deployment.objects.filter(customer=customer)
         .select_related("region", "instance_type", "image", "storage_profile")
         .order_by("-created_at")
     )
+
+
+def deployment_list(
+    *,
+    customer: Customer,
+    status: str | None = None,
+    region: str | None = None,
+    include_deleted: bool = False,
+) -> QuerySet[Deployment]:
+    """Newest first. Deleted ones only when asked for (or when the status filter names them):
+    they are history, and would otherwise crowd out the machines that exist."""
+    deployments = _customer_deployments(customer=customer)
     if status:
         deployments = deployments.filter(status=status.upper())
+    elif not include_deleted:
+        deployments = deployments.exclude(status=Status.DELETED)
     if region:
         deployments = deployments.filter(region__slug=region)
     return deployments
@@ -24,11 +39,30 @@ def deployment_list(
 
 def deployment_get(*, customer: Customer, public_id: str) -> Deployment:
     """Another customer's deployment is indistinguishable from a missing one: 404."""
-    return get_object_or_404(deployment_list(customer=customer), public_id=public_id)
+    return get_object_or_404(_customer_deployments(customer=customer), public_id=public_id)
 
 
 def deployment_live_count(*, customer: Customer) -> int:
     return Deployment.objects.filter(customer=customer, status__in=LIVE_STATUSES).count()
+
+
+@dataclass(frozen=True)
+class LiveUsage:
+    """How many deployments count against the customer's limit ("3 of 5 running")."""
+
+    running: int
+    limit: int
+
+    @property
+    def is_full(self) -> bool:
+        return self.running >= self.limit
+
+
+def deployment_live_usage(*, customer: Customer) -> LiveUsage:
+    return LiveUsage(
+        running=deployment_live_count(customer=customer),
+        limit=settings.DEPLOYMENTS_MAX_LIVE_PER_CUSTOMER,
+    )
 
 
 def deployment_event_list(*, deployment: Deployment) -> QuerySet[DeploymentEvent]:

@@ -338,12 +338,21 @@ def deployments_apply(
     return AppliedChanges(deployments=rows, refused=refused, new_events=len(new_events))
 
 
+def _status_label(status: str) -> str:
+    """What people read (staff messages, API details): "Error", never `Status.ERROR`."""
+    return str(Status(status).label)
+
+
 def _move_problem(current: str, change: DeploymentChange) -> str | None:
     if change.expected_from is not None and current not in change.expected_from:
-        return f"Expected {sorted(change.expected_from)}, found {current}."
+        expected = " or ".join(sorted(_status_label(status) for status in change.expected_from))
+        return f"It is {_status_label(current)}; this applies only to {expected} deployments."
     assert change.to_status is not None
     if change.to_status not in TRANSITIONS[current]:
-        return f"A {current} deployment cannot become {change.to_status}."
+        return (
+            f"A deployment that is {_status_label(current)} cannot become "
+            f"{_status_label(change.to_status)}."
+        )
     return None
 
 
@@ -456,7 +465,7 @@ def deployment_resync(*, deployment_id: int, reconcile_now: bool = True) -> Depl
         deployment = Deployment.objects.select_for_update().get(pk=deployment_id)
         if deployment.status not in WATCHED_STATUSES:
             raise DeploymentStateConflict(
-                f"A {deployment.status} deployment is not watched by the reconciler."
+                f"It is {_status_label(deployment.status)}: the reconciler no longer watches it."
             )
         fields = ["next_check_at", "updated_at"]
         deployment.next_check_at = now

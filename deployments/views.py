@@ -39,10 +39,19 @@ def page_customer(request: HttpRequest) -> Customer:
 @login_required
 @require_GET
 def deployment_list_page(request: HttpRequest) -> HttpResponse:
-    deployments = selectors.deployment_list(customer=page_customer(request))
+    customer = page_customer(request)
+    include_deleted = request.GET.get("include_deleted") == "true"
+    deployments = selectors.deployment_list(customer=customer, include_deleted=include_deleted)
     page_obj = Paginator(deployments, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
-        request, "deployments/list.html", {"page_obj": page_obj, "section": "deployments"}
+        request,
+        "deployments/list.html",
+        {
+            "page_obj": page_obj,
+            "include_deleted": include_deleted,
+            "live_usage": selectors.deployment_live_usage(customer=customer),
+            "section": "deployments",
+        },
     )
 
 
@@ -95,6 +104,7 @@ def deployment_create_page(request: HttpRequest) -> HttpResponse:
             "form": form,
             "has_ssh_keys": bool(ssh_keys),
             "email_verified": accounts_selectors.email_is_verified(user=user),
+            "live_usage": selectors.deployment_live_usage(customer=customer),
             "price": _price_of(form.choices()),
             "section": "deployments",
         },

@@ -27,6 +27,12 @@ class DeploymentCreateInput(serializers.Serializer):
 class DeploymentListFilter(serializers.Serializer):
     status = serializers.ChoiceField(choices=Status.choices, required=False)
     region = serializers.CharField(max_length=64, required=False)
+    include_deleted = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Also list deleted deployments (hidden by default; `status=DELETED` lists "
+        "only them).",
+    )
 
 
 class CatalogReferenceOutput(serializers.Serializer):

@@ -103,6 +103,73 @@ def test_resend_link_sends_a_new_verification_email(client, mailoutbox):
     assert "/accounts/confirm-email/" in message.body
 
 
+def messages_on(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+def test_resend_within_the_cooldown_says_one_was_just_sent_and_when_another_can_be(
+    client, mailoutbox
+):
+    user = UserFactory(email="new@example.com")
+    client.force_login(user)
+    resend = {"email": "new@example.com", "action_send": ""}
+    start = timezone.now().replace(microsecond=0)
+
+    with time_machine.travel(start, tick=False):
+        first = client.post("/accounts/email/", resend, follow=True)
+    with time_machine.travel(start + timedelta(seconds=50), tick=False):
+        again = client.post("/accounts/email/", resend, follow=True)
+    with time_machine.travel(start + timedelta(seconds=150), tick=False):
+        last_seconds = client.post("/accounts/email/", resend, follow=True)
+    with time_machine.travel(start + timedelta(seconds=181), tick=False):
+        after = client.post("/accounts/email/", resend, follow=True)
+
+    at = (start + timedelta(minutes=3)).strftime("%H:%M")
+    assert messages_on(first) == ["Confirmation email sent to new@example.com."]
+    assert messages_on(again) == [
+        "We just sent a verification link to new@example.com: check your inbox and spam "
+        f"folder. You can ask for another in 3 minutes (at {at} UTC)."
+    ]
+    assert messages_on(last_seconds) == [
+        "We just sent a verification link to new@example.com: check your inbox and spam "
+        f"folder. You can ask for another in 30 seconds (at {at} UTC)."
+    ]
+    assert "You can ask for another" in again.content.decode()
+    assert messages_on(after) == ["Confirmation email sent to new@example.com."]
+    assert len(mailoutbox) == 2
+
+
+def test_a_used_verification_link_says_the_address_is_already_verified(client, mailoutbox):
+    sign_up(client, "ada@example.com")
+    link = link_in(mailoutbox[0])
+    client.post(link)
+
+    for browser in (client, Client()):
+        shown = browser.get(link)
+        posted = browser.post(link)
+
+        for response in (shown, posted):
+            assert response.status_code == 200
+            html = response.content.decode()
+            assert "<strong>ada@example.com</strong> is already verified" in html
+            assert "expired or is invalid" not in html
+    assert 'href="/deployments/">Go to your deployments</a>' in client.get(link).content.decode()
+    assert 'href="/accounts/login/">Log in</a>' in Client().get(link).content.decode()
+
+
+def test_a_forged_verification_link_is_still_invalid(client):
+    user = UserFactory(email="ada@example.com")
+    EmailAddress.objects.filter(user=user).update(verified=True)
+
+    response = client.get("/accounts/confirm-email/MQ:1tAAAA:forged/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "expired or is invalid" in html
+    assert "already verified" not in html
+    assert client.post("/accounts/confirm-email/MQ:1tAAAA:forged/").status_code == 404
+
+
 def test_wrong_password_is_refused_on_the_form(client):
     UserFactory(email="ada@example.com")
 

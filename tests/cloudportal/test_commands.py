@@ -1,11 +1,14 @@
 """The commands `make run` relies on."""
 
+import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from accounts.models import User
 
@@ -78,3 +81,56 @@ def test_dev_superuser_address_is_verified_even_when_it_existed_unverified(setti
     call_command("ensure_dev_superuser")
 
     assert EmailAddress.objects.get(email="admin@localhost").verified is True
+
+
+def test_make_checks_creates_its_database_before_django_looks_for_it():
+    url = "postgres://postgres@127.0.0.1:5432/cloudportal_checks_probe"
+
+    planned = subprocess.run(
+        ["make", "--dry-run", "checks", f"TEST_DATABASE_URL={url}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+
+    commands = [line for line in planned if "manage.py" in line or "ensure-database" in line]
+    assert "bin/ensure-database" in commands[0]
+    assert f"DATABASE_URL={url}" in commands[0]
+    assert all("manage.py" in command for command in commands[1:])
+
+
+def test_ensure_database_creates_a_missing_database_so_django_finds_it():
+    import psycopg
+
+    database = connection.settings_dict
+    server = f"{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}"
+    password = f":{database['PASSWORD']}" if database.get("PASSWORD") else ""
+    name = f"cloudportal_probe_{uuid.uuid4().hex[:12]}"
+    admin_url = f"postgres://{database['USER']}{password}@{server}/postgres"
+    env = {
+        **os.environ,
+        "DJANGO_DEBUG": "true",
+        "DATABASE_URL": f"postgres://{database['USER']}{password}@{server}/{name}",
+    }
+    try:
+        created = subprocess.run(
+            [sys.executable, "bin/ensure-database"], cwd=ROOT, env=env, capture_output=True,
+            text=True, check=True,
+        )  # fmt: skip
+        again = subprocess.run(
+            [sys.executable, "bin/ensure-database"], cwd=ROOT, env=env, capture_output=True,
+            text=True, check=True,
+        )  # fmt: skip
+        migrations = subprocess.run(
+            [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
+            cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+    assert created.stdout == f"Created database {name}.\n"
+    assert again.stdout == ""
+    assert "does not exist" not in migrations.stderr
+    assert migrations.stdout == "No changes detected\n"

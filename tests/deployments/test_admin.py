@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import LoginSession, SshKey, User
 from deployments import reconciler, services
 from deployments.models import Deployment, Status, StatusChange
 from tests.accounts.factories import PASSWORD
@@ -130,7 +130,9 @@ def test_resync_now_refuses_deployments_the_reconciler_does_not_watch(staff_clie
     response = act(staff_client, "resync_now", deployment)
 
     assert refreshed(deployment).next_check_at == before
-    assert messages_of(response)[0].startswith(f"Not changed: {deployment.public_id}")
+    assert messages_of(response) == [
+        f"Not changed: {deployment.public_id} (It is Error: the reconciler no longer watches it.)"
+    ]
 
 
 def test_retry_delete_moves_error_to_deleting_and_the_worker_finishes(
@@ -161,7 +163,11 @@ def test_retry_delete_refuses_anything_but_error(staff_client, launch):
 
     assert refreshed(deployment).status == Status.PENDING
     assert refreshed(deployment).desired_state == "active"
-    assert messages_of(response)[0].startswith(f"Not changed: {deployment.public_id}")
+    # Status labels, not `Status.ERROR`.
+    assert messages_of(response) == [
+        f"Not changed: {deployment.public_id} (It is Pending; this applies only to Error "
+        "deployments.)"
+    ]
 
 
 def test_mark_resolved_moves_error_to_deleted_with_a_reason(staff_client, launch):
@@ -179,3 +185,38 @@ def test_mark_resolved_moves_error_to_deleted_with_a_reason(staff_client, launch
     assert refreshed(active).status == Status.PENDING
     assert messages_of(response)[0] == "Marked deleted: 1 deployment(s)."
     assert messages_of(response)[1].startswith(f"Not changed: {active.public_id}")
+
+
+def test_customer_page_lists_deployments_ssh_keys_and_sessions_read_only(
+    staff_client, launch, customer, ssh_key
+):
+    deployment = launch()
+    gone = launch(name="gone-1")
+    Deployment.objects.filter(pk=gone.pk).update(status=Status.DELETED)
+    browser = Client()
+    browser.post("/accounts/login/", {"login": customer.user.email, "password": PASSWORD})
+    login_session = LoginSession.objects.filter(user=customer.user).latest("created_at")
+
+    response = staff_client.get(f"/admin/accounts/customer/{customer.pk}/change/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    for admin_path, row in [
+        ("deployments/deployment", deployment),
+        ("deployments/deployment", gone),
+        ("accounts/sshkey", ssh_key),
+        ("accounts/loginsession", login_session),
+    ]:
+        assert f'href="/admin/{admin_path}/{row.pk}/change/"' in html
+        assert row.public_id in html
+    assert "Pending" in html
+    assert "Deleted" in html
+    assert ssh_key.fingerprint in html
+    # Read-only: no inline form to add, change or delete anything.
+    inlines = response.context["inline_admin_formsets"]
+    assert [inline.formset.model for inline in inlines] == [SshKey, Deployment]
+    assert [
+        (inline.has_add_permission, inline.has_change_permission, inline.has_delete_permission)
+        for inline in inlines
+    ] == [(False, False, False)] * 2
+    assert 'name="deployments-0-name"' not in html

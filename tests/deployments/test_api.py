@@ -125,6 +125,27 @@ def test_list_filters_by_status_and_region(client, spec, catalog):
     assert list(bad.json()["errors"]) == ["status"]
 
 
+def test_list_hides_deleted_deployments_unless_asked(client, spec, catalog):
+    client.post("/api/v1/deployments", {**spec, "name": "gone"})
+    client.post("/api/v1/deployments", {**spec, "name": "kept"})
+    Deployment.objects.filter(name="gone").update(status="DELETED")
+
+    def names(query: str) -> list[str]:
+        response = client.get(f"/api/v1/deployments{query}")
+        assert response.status_code == 200, response.json()
+        return [d["name"] for d in response.json()["results"]]
+
+    assert names("") == ["kept"]
+    assert names("?include_deleted=true") == ["kept", "gone"]
+    assert names("?include_deleted=false") == ["kept"]
+    assert names("?status=DELETED") == ["gone"]
+    gone = Deployment.objects.get(name="gone").public_id
+    assert client.get(f"/api/v1/deployments/{gone}").json()["status"] == "DELETED"
+    bad = client.get("/api/v1/deployments?include_deleted=maybe")
+    assert bad.status_code == 400
+    assert list(bad.json()["errors"]) == ["include_deleted"]
+
+
 def test_list_costs_the_same_queries_for_1_or_10_deployments(
     client, spec, catalog, django_assert_num_queries, settings
 ):

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from deployments import reconciler
 from deployments.models import Deployment, Status
-from tests.accounts.factories import UserFactory, VerifiedUserFactory
+from tests.accounts.factories import SshKeyFactory, UserFactory, VerifiedUserFactory
 from tests.deployments.conftest import refreshed
 
 pytestmark = pytest.mark.django_db
@@ -110,6 +110,62 @@ def test_list_query_count_does_not_grow_with_deployments(launch, client):
     assert len(five) == len(one)
 
 
+def test_list_hides_deleted_machines_until_asked(launch, client):
+    gone = launch(name="gone-1")
+    kept = launch(name="kept-1")
+    Deployment.objects.filter(pk=gone.pk).update(status=Status.DELETED)
+
+    default = html_of(client.get("/deployments/"))
+    everything = html_of(client.get("/deployments/?include_deleted=true"))
+
+    assert f'<tr data-deployment-id="{kept.public_id}">' in default
+    assert gone.public_id not in default
+    assert '<a href="?include_deleted=true">Show deleted machines</a>' in default
+    assert f'<tr data-deployment-id="{gone.public_id}">' in everything
+    assert f'<tr data-deployment-id="{kept.public_id}">' in everything
+    assert '<a href="/deployments/">Hide deleted</a>' in everything
+    # The detail page of a deleted machine still answers.
+    assert 'data-status="DELETED"' in html_of(client.get(f"/deployments/{gone.public_id}/"))
+
+
+def live_usage_of(html: str) -> str:
+    """The text of the "N of M running" line, tags dropped and spaces collapsed."""
+    tag = re.search(r'<p class="live-usage[^"]*" id="live-usage"[^>]*>(.*?)</p>', html, re.S)
+    assert tag, "no live usage"
+    return " ".join(re.sub(r"<[^>]+>", " ", tag.group(1)).split())
+
+
+def test_list_and_launch_page_show_the_live_limit_before_it_is_hit(launch, client, settings):
+    settings.DEPLOYMENTS_MAX_LIVE_PER_CUSTOMER = 3
+    for number in range(2):
+        launch(name=f"worker-{number}")
+    gone = launch(name="gone-1")
+    Deployment.objects.filter(pk=gone.pk).update(status=Status.DELETED)
+
+    listing = html_of(client.get("/deployments/"))
+    launching = html_of(client.get("/deployments/new/"))
+
+    expected = "2 of 3 running (your limit is 3 at once)."
+    assert live_usage_of(listing) == expected
+    assert live_usage_of(launching) == expected
+    assert re.search(r'<button type="submit" class="button" >Launch</button>', launching)
+
+
+def test_at_the_limit_the_launch_page_says_so_and_disables_launch(launch, client, settings):
+    settings.DEPLOYMENTS_MAX_LIVE_PER_CUSTOMER = 1
+    launch()
+
+    launching = html_of(client.get("/deployments/new/"))
+
+    assert live_usage_of(launching) == (
+        "1 of 1 running: that is your limit. Delete a machine to launch another, "
+        "or contact support to raise the limit."
+    )
+    assert 'disabled title="You are at your limit of running machines">Launch</button>' in (
+        launching
+    )
+
+
 def test_pages_need_a_login(catalog):
     response = Client().get("/deployments/")
 
@@ -154,7 +210,7 @@ def test_static_script_is_served(client):
     response = client.get("/static/js/deployments.js")
 
     assert response.status_code == 200
-    body = b"".join(response.streaming_content).decode()
+    body = b"".join(response).decode()
     assert '"X-CSRFToken": csrfToken(form)' in body
     assert "fetch(url" in body
 
@@ -269,6 +325,16 @@ def test_unverified_user_sees_the_message_and_nothing_is_created(catalog, form):
         "one from your account page."
     ]
     assert not Deployment.objects.exists()
+
+
+def test_with_several_ssh_keys_all_are_preselected(client, catalog, customer):
+    keys = [SshKeyFactory(customer=customer, name=name) for name in ("laptop", "desktop")]
+
+    html = html_of(client.get("/deployments/new/"))
+
+    for key in keys:
+        [checkbox] = re.findall(rf'<input type="checkbox"[^>]*value="{key.public_id}"[^>]*>', html)
+        assert " checked" in checkbox
 
 
 def test_without_ssh_keys_the_page_links_to_add_one(client, catalog):
