@@ -13,6 +13,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.timesince import timesince
 
 from accounts.models import User
 from cloudportal.exceptions import DomainError
@@ -27,13 +28,21 @@ class AssigneeFilter(admin.SimpleListFilter):
     parameter_name = "assigned"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("unassigned", "Unassigned"), ("mine", "Assigned to me")]
+        staff = User.objects.filter(is_staff=True, is_active=True).order_by("email")
+        return [
+            ("unassigned", "Unassigned"),
+            ("mine", "Assigned to me"),
+            *((str(user.pk), user.email) for user in staff),
+        ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
-        if self.value() == "unassigned":
+        value = self.value()
+        if value == "unassigned":
             return queryset.filter(assignee__isnull=True)
-        if self.value() == "mine":
+        if value == "mine":
             return queryset.filter(assignee_id=request.user.pk)
+        if value and value.isdigit():
+            return queryset.filter(assignee_id=int(value))
         return queryset
 
 
@@ -78,8 +87,9 @@ class TicketAdminForm(forms.ModelForm):
         help_text="Plain text. A reply is emailed to the customer and waits on them.",
     )
     reply_internal = forms.BooleanField(
-        label="Internal note (the customer never sees it: not on the page, the API or email)",
+        label="Internal note",
         required=False,
+        help_text="Staff only: the customer never sees it (not on the page, the API or email).",
     )
     reply_attachments = MultipleFileField(label="Attachments", required=False)
 
@@ -111,22 +121,14 @@ class TicketAdmin(admin.ModelAdmin[Ticket]):
     list_display = (
         "public_id",
         "subject",
-        "customer",
+        "customer_email",
         "status",
         "priority",
         "category",
         "assignee",
-        "customer_last_wrote_at",
-        "last_message_at",
+        "customer_wrote",
     )
-    list_filter = (
-        "status",
-        "priority",
-        "category",
-        AssigneeFilter,
-        CustomerWaitingFilter,
-        "assignee",
-    )
+    list_filter = ("status", "priority", "category", AssigneeFilter, CustomerWaitingFilter)
     search_fields = (
         "public_id",
         "subject",
@@ -168,6 +170,14 @@ class TicketAdmin(admin.ModelAdmin[Ticket]):
         return False  # the conversation is a record
 
     # --- read-only panels ------------------------------------------------------------
+
+    @admin.display(description="Customer", ordering="customer__user__email")
+    def customer_email(self, ticket: Ticket) -> str:
+        return ticket.customer.user.email
+
+    @admin.display(description="Customer wrote", ordering="customer_last_wrote_at")
+    def customer_wrote(self, ticket: Ticket) -> str:
+        return f"{timesince(ticket.customer_last_wrote_at)} ago"
 
     @admin.display(description="Customer")
     def customer_links(self, ticket: Ticket) -> SafeString:

@@ -167,11 +167,14 @@ def test_the_queue_filters_unassigned_and_mine(staff_browser, customer, staff):
 
     unassigned = queue(staff_browser, "?assigned=unassigned")
     assigned_to_me = queue(staff_browser, "?assigned=mine")
+    assigned_to_them = queue(staff_browser, f"?assigned={staff.pk}")
 
     assert nobodys.public_id in unassigned
     assert mine.public_id not in unassigned
     assert mine.public_id in assigned_to_me
     assert nobodys.public_id not in assigned_to_me
+    assert mine.public_id in assigned_to_them
+    assert nobodys.public_id not in assigned_to_them
 
 
 def test_the_queue_filters_by_status_priority_and_category(staff_browser, customer):
