@@ -35,7 +35,7 @@ def message_list_for_customer(*, ticket: Ticket) -> QuerySet[Message]:
     """The thread as the customer sees it: every message but staff's internal notes."""
     return (
         Message.objects.filter(ticket=ticket, is_internal=False)
-        .select_related("author")
+        .select_related("author", "ticket")
         .prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("id")))
         .order_by("created_at", "id")
     )
@@ -44,7 +44,7 @@ def message_list_for_customer(*, ticket: Ticket) -> QuerySet[Message]:
 def message_list_for_staff(*, ticket: Ticket) -> QuerySet[Message]:
     return (
         Message.objects.filter(ticket=ticket)
-        .select_related("author")
+        .select_related("author", "ticket")
         .prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("id")))
         .order_by("created_at", "id")
     )

@@ -157,7 +157,7 @@ def ticket_create(
     deployment_id: str | None = None,
     attachments: Sequence[UploadedFile] = (),
 ) -> Ticket:
-    subject = subject.strip()
+    subject = " ".join(subject.split())  # one line: it becomes an email subject
     errors: dict[str, list[str]] = {}
     if not subject:
         errors["subject"] = ["Say in a few words what it is about."]

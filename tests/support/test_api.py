@@ -175,6 +175,29 @@ def test_the_thread_from_the_customers_side(api, staff, committed, mailoutbox):
     assert set(thread["results"][0]) == {"id", "author", "body", "attachments", "created_at"}
 
 
+def test_messages_query_count_does_not_grow_with_messages(api, staff):
+    ticket = ticket_of(
+        api.post("/api/v1/tickets", {**NEW, "attachments": [png()]}, format="multipart")
+    )
+    url = f"/api/v1/tickets/{ticket.public_id}/messages"
+    with CaptureQueriesContext(connection) as one:
+        assert api.get(url).status_code == 200
+    for number in range(4):
+        services.message_staff_post(
+            ticket=ticket, author=staff, body=f"answer {number}", attachments=[png(), log()]
+        )
+    with CaptureQueriesContext(connection) as five:
+        assert len(api.get(url).json()["results"]) == 5
+
+    assert len(five) == len(one)
+
+
+def test_a_subject_is_kept_on_one_line(api):
+    response = create(api, subject="Broken\r\nBcc: victim@example.com")
+
+    assert response.json()["subject"] == "Broken Bcc: victim@example.com"
+
+
 def test_close_and_reopen(api):
     ticket = ticket_of(create(api))
 
