@@ -57,6 +57,11 @@ PERIODIC_TASKS: tuple[Schedule, ...] = (
         when=Cron(minute="7"),
     ),
     Schedule(
+        name="support: auto-close tickets waiting on the customer",
+        task="support.tickets_auto_close",
+        when=Cron(minute="41"),
+    ),
+    Schedule(
         name="accounts: clear expired sessions",
         task="accounts.sessions_clear_expired",
         when=Cron(minute="17", hour="3"),

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "accounts",
     "catalog",
     "deployments",
+    "support",
 ]
 
 MIDDLEWARE = [
@@ -238,6 +239,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Uploaded files (support attachments) go through the "default" storage. MEDIA_URL is
+# deliberately not routed: a file is served only by a view that checks who may read it.
+MEDIA_ROOT: str = env.str("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -395,6 +399,31 @@ if DEPLOYMENTS_RECONCILE_CONCURRENCY < 1:
 DEPLOYMENTS_ORPHAN_GRACE: int = env.int("DEPLOYMENTS_ORPHAN_GRACE", default=3600)
 if DEPLOYMENTS_ORPHAN_GRACE < 0:
     raise ImproperlyConfigured("DEPLOYMENTS_ORPHAN_GRACE must not be negative.")
+
+# --- Support ----------------------------------------------------------------------
+
+# The portal's own address, for links in emails (no request to take it from in a task).
+PORTAL_BASE_URL: str = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Where new tickets and customers' replies are announced to staff.
+SUPPORT_STAFF_EMAIL: str = env.str("SUPPORT_STAFF_EMAIL", default="support@localhost")
+# A ticket waiting on the customer closes itself after this many days; the customer is
+# told SUPPORT_AUTO_CLOSE_NOTICE_DAYS before (the close waits that long after the notice).
+SUPPORT_AUTO_CLOSE_DAYS: int = env.int("SUPPORT_AUTO_CLOSE_DAYS", default=7)
+SUPPORT_AUTO_CLOSE_NOTICE_DAYS: int = env.int("SUPPORT_AUTO_CLOSE_NOTICE_DAYS", default=2)
+if not 0 < SUPPORT_AUTO_CLOSE_NOTICE_DAYS < SUPPORT_AUTO_CLOSE_DAYS:
+    raise ImproperlyConfigured(
+        "SUPPORT_AUTO_CLOSE_NOTICE_DAYS must be at least 1 and less than SUPPORT_AUTO_CLOSE_DAYS."
+    )
+# Attachments: size of one file, files per message, and the allowed types (checked
+# against the file's content, see support/attachments.py for the types it knows).
+SUPPORT_ATTACHMENT_MAX_BYTES: int = env.int(
+    "SUPPORT_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024
+)
+SUPPORT_ATTACHMENTS_PER_MESSAGE: int = env.int("SUPPORT_ATTACHMENTS_PER_MESSAGE", default=5)
+SUPPORT_ATTACHMENT_TYPES: list[str] = env.list(
+    "SUPPORT_ATTACHMENT_TYPES",
+    default=["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"],
+)
 
 # --- Logging ------------------------------------------------------------------------
 
