@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "cloudportal",
     "accounts",
     "catalog",
+    "billing",
     "deployments",
 ]
 

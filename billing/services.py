@@ -1,0 +1,420 @@
+"""Every write to the ledger: posting transactions, wallets, holds, staff adjustments.
+
+The API other apps call (keyword-only, amounts in integer micro-units):
+
+- `ledger_post(key=, kind=, memo=, lines=[Line.wallet(...), Line.system(...)])` posts one
+  balanced transaction exactly once per idempotency key and returns it.
+- `hold_place` / `hold_change` / `hold_release` reserve money on a wallet.
+- `wallet_adjust` is the staff "adjust balance" (credit or debit with a reason).
+
+Reads (balances, entries, holds) are in `billing.selectors`.
+"""
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Field
+from django.utils import timezone
+
+from accounts.models import Customer
+from billing.exceptions import (
+    AdjustmentInvalid,
+    HoldNotActive,
+    InsufficientFunds,
+    LedgerKeyReused,
+    LedgerTransactionInvalid,
+)
+from billing.models import (
+    CURRENCIES,
+    DEFAULT_CURRENCY,
+    KINDS_THAT_MAY_OVERDRAW,
+    AccountKind,
+    Hold,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    SystemAccount,
+    TransactionKind,
+    wallet_code,
+)
+from cloudportal.db import rows_update
+from cloudportal.ids import new_public_id
+
+logger = logging.getLogger(__name__)
+
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class Line:
+    """One leg of a transaction: `amount` micro-units on one account, > 0 credits it,
+    < 0 debits it. Build it with `Line.wallet(customer, amount)` or
+    `Line.system(SystemAccount.REVENUE_COMPUTE, amount)`."""
+
+    code: str
+    amount: int
+    customer_id: int | None = None
+
+    @classmethod
+    def wallet(cls, customer: Customer, amount: int) -> "Line":
+        return cls(code=wallet_code(customer.public_id), amount=amount, customer_id=customer.pk)
+
+    @classmethod
+    def system(cls, account: SystemAccount, amount: int) -> "Line":
+        return cls(code=SystemAccount(account).value, amount=amount)
+
+
+# --- Posting ------------------------------------------------------------------------------
+
+
+def ledger_post(
+    *,
+    key: str,
+    kind: TransactionKind | str,
+    memo: str,
+    lines: Sequence[Line],
+    currency: str = DEFAULT_CURRENCY,
+    metadata: Mapping[str, Any] | None = None,
+) -> LedgerTransaction:
+    """Post one balanced transaction, exactly once per `key`; returns it.
+
+    `key` is a business key naming the event (`stripe:pi:<id>`, `usage:<dep>:<window>`,
+    `adjust:<uuid>`). If a transaction with that key exists — posted before, or by another
+    process at this very moment — it is returned and nothing is posted; if it was posted
+    with other contents, `LedgerKeyReused` is raised. `lines` are two or more non-zero
+    integer amounts (micro-units, `billing.money.micros_from_decimal` rounds a Decimal)
+    summing to zero, else `LedgerTransactionInvalid`. Wallets are created on first use.
+    A debit a wallet cannot cover raises `InsufficientFunds` unless `kind` may overdraw
+    (`models.KINDS_THAT_MAY_OVERDRAW`). Runs in its own transaction (or savepoint), locking
+    the touched account rows in id order; each entry records the balance after it.
+    """
+    kind = TransactionKind(kind)
+    _validate(key=key, memo=memo, lines=lines, currency=currency)
+    payload_hash = _payload_hash(kind=kind, currency=currency, lines=lines)
+    with transaction.atomic():
+        created = _transaction_insert(
+            key=key,
+            kind=kind,
+            memo=memo,
+            currency=currency,
+            payload_hash=payload_hash,
+            metadata=dict(metadata or {}),
+        )
+        if created is None:
+            existing = LedgerTransaction.objects.get(idempotency_key=key)
+            if existing.payload_hash != payload_hash:
+                raise LedgerKeyReused(
+                    f"The key '{key}' already names {existing.public_id}, posted with "
+                    "other amounts, accounts or kind."
+                )
+            return existing
+        accounts = _accounts_lock(lines=lines, currency=currency)
+        entries = []
+        now = created.created_at
+        for line in lines:
+            account = accounts[line.code]
+            account.posted_balance += line.amount
+            account.entry_seq += 1
+            entries.append(
+                LedgerEntry(
+                    transaction=created,
+                    account=account,
+                    amount=line.amount,
+                    currency=currency,
+                    account_seq=account.entry_seq,
+                    balance_after=account.posted_balance,
+                    created_at=now,
+                )
+            )
+        _overdraw_check(kind=kind, lines=lines, accounts=accounts)
+        LedgerEntry.objects.bulk_create(entries)
+        rows_update(list(accounts.values()), ["posted_balance", "entry_seq"])
+    logger.info(
+        "ledger.posted",
+        extra={"transaction": created.public_id, "key": key, "kind": kind.value},
+    )
+    return created
+
+
+def _validate(*, key: str, memo: str, lines: Sequence[Line], currency: str) -> None:
+    problems = []
+    if not key or len(key) > MAX_KEY_LENGTH:
+        problems.append(f"The key must be 1 to {MAX_KEY_LENGTH} characters.")
+    if len(memo) > LedgerTransaction._meta.get_field("memo").max_length:  # type: ignore[operator]
+        problems.append("The memo is too long.")
+    if currency not in CURRENCIES:
+        problems.append(f"Unknown currency {currency!r}.")
+    if len(lines) < 2:
+        problems.append("A transaction has at least two lines.")
+    for line in lines:
+        # bool is an int; Decimal and float are not: money reaches here already rounded.
+        if type(line.amount) is not int or line.amount == 0:
+            problems.append(f"{line.code}: the amount must be a non-zero integer of micro-units.")
+    if not problems and sum(line.amount for line in lines) != 0:
+        problems.append(
+            f"The lines sum to {sum(line.amount for line in lines)}, not zero: unbalanced."
+        )
+    if problems:
+        raise LedgerTransactionInvalid(" ".join(problems))
+
+
+def _payload_hash(*, kind: str, currency: str, lines: Sequence[Line]) -> str:
+    payload = [kind, currency, sorted([line.code, line.amount] for line in lines)]
+    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
+
+
+def _transaction_insert(
+    *,
+    key: str,
+    kind: str,
+    memo: str,
+    currency: str,
+    payload_hash: str,
+    metadata: dict[str, Any],
+) -> LedgerTransaction | None:
+    """Insert the transaction row unless its key exists; None when it does.
+
+    `ON CONFLICT DO NOTHING` makes a concurrent insert of the same key wait for the first
+    one's commit (then do nothing) instead of failing, so no savepoint is needed.
+    """
+    txn = LedgerTransaction(
+        public_id=new_public_id("txn"),
+        idempotency_key=key,
+        kind=kind,
+        memo=memo,
+        currency=currency,
+        payload_hash=payload_hash,
+        metadata=metadata,
+        created_at=timezone.now(),
+    )
+    fields = [
+        LedgerTransaction._meta.get_field(name)
+        for name in (
+            "public_id",
+            "idempotency_key",
+            "kind",
+            "memo",
+            "currency",
+            "payload_hash",
+            "metadata",
+            "created_at",
+        )
+    ]
+    concrete = [field for field in fields if isinstance(field, Field)]
+    columns = ", ".join(connection.ops.quote_name(str(field.column)) for field in concrete)
+    values = [field.get_db_prep_save(getattr(txn, field.attname), connection) for field in concrete]
+    table = connection.ops.quote_name(LedgerTransaction._meta.db_table)
+    placeholders = ", ".join(["%s"] * len(fields))
+    unique_column = connection.ops.quote_name("idempotency_key")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "  # noqa: S608
+            f"ON CONFLICT ({unique_column}) DO NOTHING RETURNING id",
+            values,
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    txn.pk = row[0]
+    txn._state.adding = False
+    return txn
+
+
+def _accounts_lock(*, lines: Sequence[Line], currency: str) -> dict[str, LedgerAccount]:
+    """Lock the accounts the lines touch, in id order (no deadlocks), creating missing ones."""
+    codes = sorted({line.code for line in lines})
+
+    def locked() -> dict[str, LedgerAccount]:
+        rows = LedgerAccount.objects.select_for_update().filter(currency=currency, code__in=codes)
+        return {account.code: account for account in rows.order_by("id")}
+
+    accounts = locked()
+    if len(accounts) == len(codes):
+        return accounts
+    customer_ids = {line.code: line.customer_id for line in lines}
+    LedgerAccount.objects.bulk_create(
+        [
+            _account_new(code=code, currency=currency, customer_id=customer_ids[code])
+            for code in codes
+            if code not in accounts
+        ],
+        ignore_conflicts=True,
+    )
+    return locked()
+
+
+def _account_new(*, code: str, currency: str, customer_id: int | None) -> LedgerAccount:
+    kind = code.split(":", 1)[0]
+    if kind == AccountKind.WALLET:
+        if customer_id is None:
+            raise LedgerTransactionInvalid(f"{code}: build wallet lines with Line.wallet().")
+    else:
+        try:
+            SystemAccount(code)
+        except ValueError:
+            raise LedgerTransactionInvalid(f"{code}: not an account of the chart.") from None
+    return LedgerAccount(code=code, kind=kind, customer_id=customer_id, currency=currency)
+
+
+def _overdraw_check(
+    *, kind: str, lines: Sequence[Line], accounts: Mapping[str, LedgerAccount]
+) -> None:
+    """The one place the overdraw rule (see `models.KINDS_THAT_MAY_OVERDRAW`) is enforced.
+
+    Called with the accounts' new balances, before anything is written.
+    """
+    if kind in KINDS_THAT_MAY_OVERDRAW:
+        return
+    net: dict[str, int] = {}
+    for line in lines:
+        net[line.code] = net.get(line.code, 0) + line.amount
+    for code, change in net.items():
+        account = accounts[code]
+        if account.kind != AccountKind.WALLET or change >= 0:
+            continue
+        if account.available < 0:
+            raise InsufficientFunds(
+                "The balance available does not cover this payment.",
+                shortfall=-account.available,
+            )
+
+
+# --- Holds --------------------------------------------------------------------------------
+
+
+def _wallet_lock(*, customer: Customer, currency: str) -> LedgerAccount:
+    """The customer's wallet, created if missing, locked for the rest of the transaction."""
+    code = wallet_code(customer.public_id)
+    wallets = LedgerAccount.objects.select_for_update().filter(code=code, currency=currency)
+    wallet = wallets.first()
+    if wallet is None:
+        LedgerAccount.objects.bulk_create(
+            [_account_new(code=code, currency=currency, customer_id=customer.pk)],
+            ignore_conflicts=True,
+        )
+        wallet = wallets.get()
+    return wallet
+
+
+def hold_place(
+    *,
+    customer: Customer,
+    key: str,
+    amount: int,
+    subject: str = "",
+    memo: str = "",
+    currency: str = DEFAULT_CURRENCY,
+    allow_short: bool = False,
+) -> Hold:
+    """Reserve `amount` micro-units on the customer's wallet, once per `key`; returns the hold.
+
+    The available balance (posted - held) must cover it (`InsufficientFunds`), unless
+    `allow_short`: a running machine keeps reserving its next hour even when short.
+    A hold with this key that exists is returned as it is.
+    """
+    _hold_amount_check(amount)
+    with transaction.atomic():
+        wallet = _wallet_lock(customer=customer, currency=currency)
+        existing = Hold.objects.filter(idempotency_key=key).first()
+        if existing is not None:
+            return existing
+        if not allow_short and wallet.available < amount:
+            raise InsufficientFunds(
+                "The balance available does not cover this reservation.",
+                shortfall=amount - wallet.available,
+            )
+        hold = Hold.objects.create(
+            account=wallet, idempotency_key=key, amount=amount, subject=subject, memo=memo
+        )
+        wallet.held_amount += amount
+        wallet.save(update_fields=["held_amount"])
+    logger.info("hold.placed", extra={"hold": hold.public_id, "amount": amount})
+    return hold
+
+
+def hold_change(*, hold: Hold, amount: int, allow_short: bool = False) -> Hold:
+    """Resize an active hold to `amount`; growing it needs the available balance to cover
+    the difference unless `allow_short`."""
+    _hold_amount_check(amount)
+    with transaction.atomic():
+        wallet = LedgerAccount.objects.select_for_update().get(pk=hold.account_id)
+        locked = Hold.objects.select_for_update().get(pk=hold.pk)
+        if locked.status != Hold.Status.ACTIVE:
+            raise HoldNotActive(f"{locked.public_id} was released.")
+        growth = amount - locked.amount
+        if growth > 0 and not allow_short and wallet.available < growth:
+            raise InsufficientFunds(
+                "The balance available does not cover this reservation.",
+                shortfall=growth - wallet.available,
+            )
+        locked.amount = amount
+        locked.updated_at = timezone.now()
+        locked.save(update_fields=["amount", "updated_at"])
+        wallet.held_amount += growth
+        wallet.save(update_fields=["held_amount"])
+    logger.info("hold.changed", extra={"hold": locked.public_id, "amount": amount})
+    return locked
+
+
+def hold_release(*, hold: Hold) -> Hold:
+    """Release a hold: its amount is spendable again. Releasing twice changes nothing."""
+    with transaction.atomic():
+        wallet = LedgerAccount.objects.select_for_update().get(pk=hold.account_id)
+        locked = Hold.objects.select_for_update().get(pk=hold.pk)
+        if locked.status == Hold.Status.RELEASED:
+            return locked
+        locked.status = Hold.Status.RELEASED
+        locked.released_at = locked.updated_at = timezone.now()
+        locked.save(update_fields=["status", "released_at", "updated_at"])
+        wallet.held_amount -= locked.amount
+        wallet.save(update_fields=["held_amount"])
+    logger.info("hold.released", extra={"hold": locked.public_id})
+    return locked
+
+
+def _hold_amount_check(amount: int) -> None:
+    if type(amount) is not int or amount < 0:
+        raise LedgerTransactionInvalid("A hold is a non-negative integer of micro-units.")
+
+
+# --- Staff adjustments --------------------------------------------------------------------
+
+
+def wallet_adjust(
+    *,
+    customer: Customer,
+    amount: int,
+    reason: str,
+    staff_user_id: int | None,
+    key: str | None = None,
+    currency: str = DEFAULT_CURRENCY,
+) -> LedgerTransaction:
+    """Credit (`amount` > 0) or debit (< 0) a wallet against the staff adjustments account.
+
+    A debit may not overdraw the wallet. The reason is the memo; `key` defaults to a fresh
+    `adjust:<uuid>` (pass one to make a retried form post idempotent).
+    """
+    reason = reason.strip()
+    if not reason:
+        raise AdjustmentInvalid("Give a reason.", errors={"reason": ["Give a reason."]})
+    if type(amount) is not int or amount == 0:
+        raise AdjustmentInvalid(
+            "The amount must not be zero.", errors={"amount": ["The amount must not be zero."]}
+        )
+    return ledger_post(
+        key=key or f"adjust:{uuid.uuid4()}",
+        kind=TransactionKind.ADJUSTMENT,
+        memo=reason,
+        lines=[
+            Line.wallet(customer, amount),
+            Line.system(SystemAccount.ADJUSTMENTS, -amount),
+        ],
+        currency=currency,
+        metadata={"staff_user_id": staff_user_id},
+    )
