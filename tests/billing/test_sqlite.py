@@ -10,7 +10,8 @@ from billing.models import LedgerEntry, SystemAccount
 from billing.services import Line
 
 customer = User.objects.create_user("a@example.com", "pw").customer
-lines = [Line.wallet(customer, 5_000_000), Line.system(SystemAccount.CLEARING_STRIPE_CARD, -5_000_000)]
+card = SystemAccount.CLEARING_STRIPE_CARD
+lines = [Line.wallet(customer, 5_000_000), Line.system(card, -5_000_000)]
 first = services.ledger_post(key="k1", kind="topup", memo="", lines=lines)
 again = services.ledger_post(key="k1", kind="topup", memo="", lines=lines)
 print(first.pk == again.pk, selectors.wallet_balance(customer=customer).posted)
