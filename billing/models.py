@@ -24,6 +24,10 @@ from cloudportal.ids import PublicIdField
 CURRENCIES = ("USD",)
 DEFAULT_CURRENCY = "USD"
 MICROS_PER_UNIT = 1_000_000
+# A system account (clearing, revenue…) is kept as this many rows ("shards"), a posting
+# picking one by its key: every top-up touches card clearing, so one row would make all
+# postings wait for each other. Its balance is the sum of its shards. Wallets have one.
+SYSTEM_ACCOUNT_SHARDS = 8
 
 
 class AccountKind(models.TextChoices):
@@ -65,12 +69,14 @@ class TransactionKind(models.TextChoices):
     ADJUSTMENT = "adjustment", "Adjustment"
 
 
-# THE OVERDRAW RULE (enforced in one place, `billing.services._overdraw_check`): a
+# THE OVERDRAW RULE. `billing.services.ledger_post` reads it here, and only there: a
 # transaction that takes money out of a wallet must leave its available balance (posted
 # - held) at or above zero — that covers payments out the customer starts (refunds to
 # card), promotions taken back and staff debits. Except these kinds, which record money
 # already gone and are always posted, even below zero (the low-balance rules act on a
 # negative wallet): usage that was consumed, and a dispute the bank has already taken.
+# (The check itself runs inside the posting: the database function `billing_ledger_post`,
+# migration 0003, on PostgreSQL; `services._cover_check` on SQLite.)
 KINDS_THAT_MAY_OVERDRAW = frozenset({TransactionKind.USAGE, TransactionKind.DISPUTE})
 
 
@@ -80,6 +86,7 @@ def wallet_code(customer_public_id: str) -> str:
 
 class LedgerAccount(models.Model):
     code = models.CharField(max_length=80)
+    shard = models.PositiveSmallIntegerField(default=0)
     kind = models.CharField(max_length=16, choices=AccountKind.choices)
     customer = models.ForeignKey(
         "accounts.Customer",
@@ -96,7 +103,9 @@ class LedgerAccount(models.Model):
 
     class Meta:
         constraints: ClassVar[list[models.BaseConstraint]] = [
-            models.UniqueConstraint(fields=["code", "currency"], name="billing_account_code"),
+            models.UniqueConstraint(
+                fields=["code", "currency", "shard"], name="billing_account_code"
+            ),
             models.UniqueConstraint(
                 fields=["customer", "currency"],
                 condition=Q(kind="wallet"),
@@ -116,7 +125,8 @@ class LedgerAccount(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.code} ({self.currency})"
+        shard = f"#{self.shard}" if self.shard else ""
+        return f"{self.code}{shard} ({self.currency})"
 
     @property
     def available(self) -> int:
@@ -147,7 +157,10 @@ class LedgerEntry(models.Model):
     transaction = models.ForeignKey(
         LedgerTransaction, on_delete=models.PROTECT, related_name="entries"
     )
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="entries")
+    # Indexed by the (account, account_seq) constraint.
+    account = models.ForeignKey(
+        LedgerAccount, on_delete=models.PROTECT, related_name="entries", db_index=False
+    )
     amount = models.BigIntegerField(help_text="Micro-units; > 0 credits the account, < 0 debits.")
     currency = models.CharField(max_length=3)
     account_seq = models.BigIntegerField(help_text="1, 2, 3… per account, without gaps.")

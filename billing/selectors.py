@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
 from accounts.models import Customer
@@ -15,6 +15,7 @@ from billing.models import (
     LedgerAccount,
     LedgerEntry,
     LedgerTransaction,
+    SystemAccount,
 )
 
 
@@ -40,6 +41,12 @@ def wallet_balance(*, customer: Customer, currency: str = DEFAULT_CURRENCY) -> W
     )
     posted, held = row or (0, 0)
     return WalletBalance(currency=currency, posted=posted, held=held)
+
+
+def system_account_balance(*, account: SystemAccount, currency: str = DEFAULT_CURRENCY) -> int:
+    """A system account's posted balance: the sum of its shards (see SYSTEM_ACCOUNT_SHARDS)."""
+    shards = LedgerAccount.objects.filter(code=SystemAccount(account).value, currency=currency)
+    return int(shards.aggregate(total=Sum("posted_balance"))["total"] or 0)
 
 
 def wallet_entry_list(
@@ -88,17 +95,19 @@ def hold_get(*, customer: Customer, public_id: str) -> Hold:
 _VERIFY_QUERIES = (
     # The cached balance and sequence equal what the entries say.
     """
-    SELECT a.code || ' (' || a.currency || ')',
+    SELECT a.code || CASE WHEN a.shard > 0 THEN '#' || a.shard ELSE '' END
+           || ' (' || a.currency || ')',
            'cached balance ' || a.posted_balance || ' but its entries sum to '
            || coalesce(sum(e.amount), 0) || '; entry_seq ' || a.entry_seq || ' but '
            || count(e.id) || ' entries'
       FROM billing_ledgeraccount a LEFT JOIN billing_ledgerentry e ON e.account_id = a.id
-     GROUP BY a.id, a.code, a.currency, a.posted_balance, a.entry_seq
+     GROUP BY a.id, a.code, a.shard, a.currency, a.posted_balance, a.entry_seq
     HAVING a.posted_balance <> coalesce(sum(e.amount), 0) OR a.entry_seq <> count(e.id)
     """,
     # Each entry's balance_after is the previous one's plus its amount, seq has no gaps.
     """
-    SELECT a.code || ' (' || a.currency || ')',
+    SELECT a.code || CASE WHEN a.shard > 0 THEN '#' || a.shard ELSE '' END
+           || ' (' || a.currency || ')',
            'entry #' || c.account_seq || ' records balance ' || c.balance_after
            || ' after ' || c.amount || ' on ' || c.previous_balance
       FROM (SELECT account_id, account_seq, amount, balance_after,
@@ -112,12 +121,13 @@ _VERIFY_QUERIES = (
     """,
     # The held amount is the sum of the active holds.
     """
-    SELECT a.code || ' (' || a.currency || ')',
+    SELECT a.code || CASE WHEN a.shard > 0 THEN '#' || a.shard ELSE '' END
+           || ' (' || a.currency || ')',
            'held ' || a.held_amount || ' but its active holds sum to '
            || coalesce(sum(h.amount), 0)
       FROM billing_ledgeraccount a
       LEFT JOIN billing_hold h ON h.account_id = a.id AND h.status = 'active'
-     GROUP BY a.id, a.code, a.currency, a.held_amount
+     GROUP BY a.id, a.code, a.shard, a.currency, a.held_amount
     HAVING a.held_amount <> coalesce(sum(h.amount), 0)
     """,
     # Every transaction has two or more entries summing to zero, in its currency.
@@ -131,11 +141,12 @@ _VERIFY_QUERIES = (
     HAVING count(e.id) < 2 OR coalesce(sum(e.amount), 0) <> 0
     """,
     """
-    SELECT a.code || ' (' || a.currency || ')',
+    SELECT a.code || CASE WHEN a.shard > 0 THEN '#' || a.shard ELSE '' END
+           || ' (' || a.currency || ')',
            count(*) || ' entries in another currency'
       FROM billing_ledgerentry e JOIN billing_ledgeraccount a ON a.id = e.account_id
      WHERE e.currency <> a.currency
-     GROUP BY a.id, a.code, a.currency
+     GROUP BY a.id, a.code, a.shard, a.currency
     """,
     # Per currency, all accounts together are zero (trial balance).
     """

@@ -15,11 +15,12 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
-from django.db.models import Field
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Field, Q
 from django.utils import timezone
 
 from accounts.models import Customer
@@ -34,6 +35,7 @@ from billing.models import (
     CURRENCIES,
     DEFAULT_CURRENCY,
     KINDS_THAT_MAY_OVERDRAW,
+    SYSTEM_ACCOUNT_SHARDS,
     AccountKind,
     Hold,
     LedgerAccount,
@@ -91,55 +93,142 @@ def ledger_post(
     integer amounts (micro-units, `billing.money.micros_from_decimal` rounds a Decimal)
     summing to zero, else `LedgerTransactionInvalid`. Wallets are created on first use.
     A debit a wallet cannot cover raises `InsufficientFunds` unless `kind` may overdraw
-    (`models.KINDS_THAT_MAY_OVERDRAW`). Runs in its own transaction (or savepoint), locking
-    the touched account rows in id order; each entry records the balance after it.
+    (`models.KINDS_THAT_MAY_OVERDRAW`, the overdraw rule). Atomic on its own (a savepoint
+    inside a caller's transaction); the touched account rows are locked in id order, and
+    each entry records the balance after it.
     """
     kind = TransactionKind(kind)
     _validate(key=key, memo=memo, lines=lines, currency=currency)
     payload_hash = _payload_hash(kind=kind, currency=currency, lines=lines)
+    txn = LedgerTransaction(
+        public_id=new_public_id("txn"),
+        idempotency_key=key,
+        kind=kind,
+        memo=memo,
+        currency=currency,
+        payload_hash=payload_hash,
+        metadata=dict(metadata or {}),
+        created_at=timezone.now(),
+    )
+    must_cover = kind not in KINDS_THAT_MAY_OVERDRAW
+    shard = _key_shard(key)
+    post = _post_in_database if connection.vendor == "postgresql" else _post_in_python
+    existing_id = post(txn=txn, lines=lines, shard=shard, must_cover=must_cover)
+    if existing_id is not None:
+        existing = LedgerTransaction.objects.get(pk=existing_id)
+        if existing.payload_hash != payload_hash:
+            raise LedgerKeyReused(
+                f"The key '{key}' already names {existing.public_id}, posted with "
+                "other amounts, accounts or kind."
+            )
+        return existing
+    logger.info(
+        "ledger.posted",
+        extra={"transaction": txn.public_id, "key": key, "kind": kind.value},
+    )
+    return txn
+
+
+# Raised by the database function `billing_ledger_post` (migration 0003), shortfall as DETAIL.
+INSUFFICIENT_FUNDS_SQLSTATE = "BL001"
+POST_FUNCTION_CALL = (
+    "SELECT * FROM billing_ledger_post(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::smallint[], "
+    "%s, %s)"
+)
+
+
+def _key_shard(key: str) -> int:
+    """Which row of each system account a posting uses: any spread works, this one is stable."""
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % SYSTEM_ACCOUNT_SHARDS
+
+
+def _line_shard(line: Line, shard: int) -> int:
+    return 0 if line.customer_id is not None else shard
+
+
+def _post_in_database(
+    *, txn: LedgerTransaction, lines: Sequence[Line], shard: int, must_cover: bool
+) -> int | None:
+    """PostgreSQL: one statement does the whole posting (migration 0003 has the function).
+
+    Outside a transaction it runs in autocommit, so the account locks are held only while
+    the server runs it. Returns None when posted, the existing transaction's id when the
+    key was taken.
+    """
+    metadata_field = LedgerTransaction._meta.get_field("metadata")
+    assert isinstance(metadata_field, Field)
+    params = [
+        txn.public_id,
+        txn.idempotency_key,
+        txn.kind,
+        txn.memo,
+        txn.currency,
+        txn.payload_hash,
+        metadata_field.get_db_prep_save(txn.metadata, connection),
+        txn.created_at,
+        must_cover,
+        [line.code for line in lines],
+        [_line_shard(line, shard) for line in lines],
+        [line.customer_id for line in lines],
+        [line.amount for line in lines],
+    ]
+    try:
+        # In a caller's transaction, a savepoint keeps it usable after a refusal.
+        with (
+            transaction.atomic() if connection.in_atomic_block else nullcontext(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(POST_FUNCTION_CALL, params)
+            transaction_id, created, _ = cursor.fetchone()
+    except DatabaseError as error:
+        diagnostics = getattr(error.__cause__, "diag", None)
+        if getattr(error.__cause__, "sqlstate", None) != INSUFFICIENT_FUNDS_SQLSTATE:
+            raise
+        assert diagnostics is not None
+        raise InsufficientFunds(
+            "The balance available does not cover this payment.",
+            shortfall=int(diagnostics.message_detail or 0),
+        ) from None
+    txn.pk = transaction_id
+    txn._state.adding = False
+    return None if created else int(transaction_id)
+
+
+def _post_in_python(
+    *, txn: LedgerTransaction, lines: Sequence[Line], shard: int, must_cover: bool
+) -> int | None:
+    """The same posting for `make run`'s SQLite database (one writer at a time there)."""
     with transaction.atomic():
-        created = _transaction_insert(
-            key=key,
-            kind=kind,
-            memo=memo,
-            currency=currency,
-            payload_hash=payload_hash,
-            metadata=dict(metadata or {}),
+        existing = (
+            LedgerTransaction.objects.filter(idempotency_key=txn.idempotency_key)
+            .values_list("pk", flat=True)
+            .first()
         )
-        if created is None:
-            existing = LedgerTransaction.objects.get(idempotency_key=key)
-            if existing.payload_hash != payload_hash:
-                raise LedgerKeyReused(
-                    f"The key '{key}' already names {existing.public_id}, posted with "
-                    "other amounts, accounts or kind."
-                )
+        if existing is not None:
             return existing
-        accounts = _accounts_lock(lines=lines, currency=currency)
+        txn.save(force_insert=True)
+        accounts = _accounts_lock(lines=lines, currency=txn.currency, shard=shard)
         entries = []
-        now = created.created_at
         for line in lines:
-            account = accounts[line.code]
+            account = accounts[line.code, _line_shard(line, shard)]
             account.posted_balance += line.amount
             account.entry_seq += 1
             entries.append(
                 LedgerEntry(
-                    transaction=created,
+                    transaction=txn,
                     account=account,
                     amount=line.amount,
-                    currency=currency,
+                    currency=txn.currency,
                     account_seq=account.entry_seq,
                     balance_after=account.posted_balance,
-                    created_at=now,
+                    created_at=txn.created_at,
                 )
             )
-        _overdraw_check(kind=kind, lines=lines, accounts=accounts)
+        if must_cover:
+            _cover_check(lines=lines, accounts=accounts)
         LedgerEntry.objects.bulk_create(entries)
         rows_update(list(accounts.values()), ["posted_balance", "entry_seq"])
-    logger.info(
-        "ledger.posted",
-        extra={"transaction": created.public_id, "key": key, "kind": kind.value},
-    )
-    return created
+    return None
 
 
 def _validate(*, key: str, memo: str, lines: Sequence[Line], currency: str) -> None:
@@ -156,6 +245,11 @@ def _validate(*, key: str, memo: str, lines: Sequence[Line], currency: str) -> N
         # bool is an int; Decimal and float are not: money reaches here already rounded.
         if type(line.amount) is not int or line.amount == 0:
             problems.append(f"{line.code}: the amount must be a non-zero integer of micro-units.")
+        if line.code.startswith(f"{AccountKind.WALLET}:"):
+            if line.customer_id is None:
+                problems.append(f"{line.code}: build wallet lines with Line.wallet().")
+        elif line.code not in SystemAccount.values or line.customer_id is not None:
+            problems.append(f"{line.code}: not an account of the chart.")
     if not problems and sum(line.amount for line in lines) != 0:
         problems.append(
             f"The lines sum to {sum(line.amount for line in lines)}, not zero: unbalanced."
@@ -169,113 +263,53 @@ def _payload_hash(*, kind: str, currency: str, lines: Sequence[Line]) -> str:
     return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
 
 
-def _transaction_insert(
-    *,
-    key: str,
-    kind: str,
-    memo: str,
-    currency: str,
-    payload_hash: str,
-    metadata: dict[str, Any],
-) -> LedgerTransaction | None:
-    """Insert the transaction row unless its key exists; None when it does.
-
-    `ON CONFLICT DO NOTHING` makes a concurrent insert of the same key wait for the first
-    one's commit (then do nothing) instead of failing, so no savepoint is needed.
-    """
-    txn = LedgerTransaction(
-        public_id=new_public_id("txn"),
-        idempotency_key=key,
-        kind=kind,
-        memo=memo,
-        currency=currency,
-        payload_hash=payload_hash,
-        metadata=metadata,
-        created_at=timezone.now(),
-    )
-    fields = [
-        LedgerTransaction._meta.get_field(name)
-        for name in (
-            "public_id",
-            "idempotency_key",
-            "kind",
-            "memo",
-            "currency",
-            "payload_hash",
-            "metadata",
-            "created_at",
-        )
-    ]
-    concrete = [field for field in fields if isinstance(field, Field)]
-    columns = ", ".join(connection.ops.quote_name(str(field.column)) for field in concrete)
-    values = [field.get_db_prep_save(getattr(txn, field.attname), connection) for field in concrete]
-    table = connection.ops.quote_name(LedgerTransaction._meta.db_table)
-    placeholders = ", ".join(["%s"] * len(fields))
-    unique_column = connection.ops.quote_name("idempotency_key")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "  # noqa: S608
-            f"ON CONFLICT ({unique_column}) DO NOTHING RETURNING id",
-            values,
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    txn.pk = row[0]
-    txn._state.adding = False
-    return txn
-
-
-def _accounts_lock(*, lines: Sequence[Line], currency: str) -> dict[str, LedgerAccount]:
+def _accounts_lock(
+    *, lines: Sequence[Line], currency: str, shard: int
+) -> dict[tuple[str, int], LedgerAccount]:
     """Lock the accounts the lines touch, in id order (no deadlocks), creating missing ones."""
-    codes = sorted({line.code for line in lines})
+    wanted = {(line.code, _line_shard(line, shard)): line.customer_id for line in lines}
+    selection = Q()
+    for code, line_shard in wanted:
+        selection |= Q(code=code, shard=line_shard)
 
-    def locked() -> dict[str, LedgerAccount]:
-        rows = LedgerAccount.objects.select_for_update().filter(currency=currency, code__in=codes)
-        return {account.code: account for account in rows.order_by("id")}
+    def locked() -> dict[tuple[str, int], LedgerAccount]:
+        rows = LedgerAccount.objects.select_for_update().filter(selection, currency=currency)
+        return {(account.code, account.shard): account for account in rows.order_by("id")}
 
     accounts = locked()
-    if len(accounts) == len(codes):
+    if len(accounts) == len(wanted):
         return accounts
-    customer_ids = {line.code: line.customer_id for line in lines}
     LedgerAccount.objects.bulk_create(
         [
-            _account_new(code=code, currency=currency, customer_id=customer_ids[code])
-            for code in codes
-            if code not in accounts
+            _account_new(code=code, shard=line_shard, currency=currency, customer_id=customer_id)
+            for (code, line_shard), customer_id in wanted.items()
+            if (code, line_shard) not in accounts
         ],
         ignore_conflicts=True,
     )
     return locked()
 
 
-def _account_new(*, code: str, currency: str, customer_id: int | None) -> LedgerAccount:
-    kind = code.split(":", 1)[0]
-    if kind == AccountKind.WALLET:
-        if customer_id is None:
-            raise LedgerTransactionInvalid(f"{code}: build wallet lines with Line.wallet().")
-    else:
-        try:
-            SystemAccount(code)
-        except ValueError:
-            raise LedgerTransactionInvalid(f"{code}: not an account of the chart.") from None
-    return LedgerAccount(code=code, kind=kind, customer_id=customer_id, currency=currency)
+def _account_new(
+    *, code: str, currency: str, customer_id: int | None, shard: int = 0
+) -> LedgerAccount:
+    kind = code.split(":", 1)[0]  # codes were checked by _validate
+    return LedgerAccount(
+        code=code, shard=shard, kind=kind, customer_id=customer_id, currency=currency
+    )
 
 
-def _overdraw_check(
-    *, kind: str, lines: Sequence[Line], accounts: Mapping[str, LedgerAccount]
+def _cover_check(
+    *, lines: Sequence[Line], accounts: Mapping[tuple[str, int], LedgerAccount]
 ) -> None:
-    """The one place the overdraw rule (see `models.KINDS_THAT_MAY_OVERDRAW`) is enforced.
-
-    Called with the accounts' new balances, before anything is written.
-    """
-    if kind in KINDS_THAT_MAY_OVERDRAW:
-        return
+    """SQLite's copy of the database function's check: with the new balances, every wallet
+    the transaction debits keeps posted - held >= 0."""
     net: dict[str, int] = {}
     for line in lines:
-        net[line.code] = net.get(line.code, 0) + line.amount
+        if line.customer_id is not None:
+            net[line.code] = net.get(line.code, 0) + line.amount
     for code, change in net.items():
-        account = accounts[code]
+        account = accounts[code, 0]
         if account.kind != AccountKind.WALLET or change >= 0:
             continue
         if account.available < 0:

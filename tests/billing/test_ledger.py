@@ -4,7 +4,13 @@ import pytest
 
 from billing import selectors, services
 from billing.exceptions import InsufficientFunds, LedgerKeyReused, LedgerTransactionInvalid
-from billing.models import LedgerAccount, LedgerEntry, LedgerTransaction, SystemAccount
+from billing.models import (
+    SYSTEM_ACCOUNT_SHARDS,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    SystemAccount,
+)
 from billing.money import micros_from_decimal, micros_to_cents, micros_to_decimal
 from billing.services import Line
 from tests.billing.conftest import top_up, use
@@ -51,7 +57,7 @@ def test_each_entry_records_the_balance_after_it(customer):
         (2, -1_500_000, 8_500_000),
         (3, -2_000_000, 6_500_000),
     ]
-    assert LedgerAccount.objects.get(code="revenue:compute").posted_balance == 3_500_000
+    assert selectors.system_account_balance(account=SystemAccount.REVENUE_COMPUTE) == 3_500_000
 
 
 def test_posting_a_key_again_returns_the_first_transaction_and_posts_nothing(customer):
@@ -214,7 +220,24 @@ def test_wallets_of_two_customers_are_separate(customer, other_customer):
 
     assert selectors.wallet_balance(customer=customer).posted == 1_000_000
     assert selectors.wallet_balance(customer=other_customer).posted == 2_000_000
-    assert LedgerAccount.objects.get(code="clearing:stripe_card").posted_balance == -3_000_000
+    assert (
+        selectors.system_account_balance(account=SystemAccount.CLEARING_STRIPE_CARD) == -3_000_000
+    )
+
+
+def test_a_system_account_is_spread_over_shards_that_sum_to_its_balance(customer):
+    for n in range(40):
+        top_up(customer, 1_000_000, key=f"stripe:pi:pi_{n}")
+
+    shards = LedgerAccount.objects.filter(code="clearing:stripe_card")
+    assert 1 < shards.count() <= SYSTEM_ACCOUNT_SHARDS
+    assert sorted(shards.values_list("shard", flat=True)) == sorted(
+        set(shards.values_list("shard", flat=True))
+    )
+    assert (
+        selectors.system_account_balance(account=SystemAccount.CLEARING_STRIPE_CARD) == -40_000_000
+    )
+    assert LedgerAccount.objects.get(customer=customer).entry_seq == 40
 
 
 def test_reading_a_balance_is_one_query(customer, django_assert_num_queries):
