@@ -67,9 +67,12 @@ def prepare() -> list[int]:
         )
     missing = WALLETS - Customer.objects.count()
     if missing > 0:
+        from django.contrib.auth.hashers import make_password
+
         start = User.objects.count()
+        unusable = make_password(None)
         users = User.objects.bulk_create(
-            User(email=f"bench{start + n}@example.com", password="!") for n in range(missing)
+            User(email=f"bench{start + n}@example.com", password=unusable) for n in range(missing)
         )
         Customer.objects.bulk_create(Customer(user=user) for user in users)
     return list(Customer.objects.order_by("pk").values_list("pk", flat=True)[:WALLETS])
