@@ -19,6 +19,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.models import Customer
 from cloudportal.ids import PublicIdField
 
 CURRENCIES = ("USD",)
@@ -205,3 +206,12 @@ class Hold(models.Model):
 
     def __str__(self) -> str:
         return f"{self.public_id} {self.amount} ({self.status})"
+
+
+class CustomerBalance(Customer):
+    """A customer as the staff console's billing section shows it: balances, adjust action."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "customer balance"
+        permissions = (("adjust_balance", "Can credit or debit a customer's balance"),)

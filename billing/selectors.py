@@ -7,7 +7,7 @@ from django.db import connection
 from django.db.models import QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
-from accounts.models import Customer
+from accounts.models import Customer, User
 from billing.models import (
     DEFAULT_CURRENCY,
     AccountKind,
@@ -36,6 +36,19 @@ def wallet_balance(*, customer: Customer, currency: str = DEFAULT_CURRENCY) -> W
     """One indexed row; a customer without a wallet yet reads zero."""
     row = (
         LedgerAccount.objects.filter(customer=customer, kind=AccountKind.WALLET, currency=currency)
+        .values_list("posted_balance", "held_amount")
+        .first()
+    )
+    posted, held = row or (0, 0)
+    return WalletBalance(currency=currency, posted=posted, held=held)
+
+
+def wallet_balance_for_user(*, user: User, currency: str = DEFAULT_CURRENCY) -> WalletBalance:
+    """The same single row, found from the signed-in user (the page header's balance)."""
+    row = (
+        LedgerAccount.objects.filter(
+            customer__user=user, kind=AccountKind.WALLET, currency=currency
+        )
         .values_list("posted_balance", "held_amount")
         .first()
     )

@@ -7,6 +7,8 @@ The API other apps call (keyword-only, amounts in integer micro-units):
 - `hold_place` / `hold_change` / `hold_release` reserve money on a wallet.
 - `wallet_adjust` is the staff "adjust balance" (credit or debit with a reason).
 
+Every amount is an int of micro-units; `billing.money` converts from Decimal.
+
 Reads (balances, entries, holds) are in `billing.selectors`.
 """
 
@@ -23,7 +25,9 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Field, Q
 from django.utils import timezone
 
-from accounts.models import Customer
+from accounts import services as accounts_services
+from accounts.activity import Actor
+from accounts.models import ActivityVerb, Customer
 from billing.exceptions import (
     AdjustmentInvalid,
     HoldNotActive,
@@ -45,6 +49,7 @@ from billing.models import (
     TransactionKind,
     wallet_code,
 )
+from billing.money import micros_to_decimal
 from cloudportal.db import rows_update
 from cloudportal.ids import new_public_id
 
@@ -425,14 +430,15 @@ def wallet_adjust(
     customer: Customer,
     amount: int,
     reason: str,
-    staff_user_id: int | None,
+    actor: Actor,
     key: str | None = None,
     currency: str = DEFAULT_CURRENCY,
 ) -> LedgerTransaction:
-    """Credit (`amount` > 0) or debit (< 0) a wallet against the staff adjustments account.
+    """Staff credit (`amount` > 0) or debit (< 0) of a wallet, against the staff adjustments
+    account, with a required reason; the customer's activity log names the staff member.
 
-    A debit may not overdraw the wallet. The reason is the memo; `key` defaults to a fresh
-    `adjust:<uuid>` (pass one to make a retried form post idempotent).
+    A debit may not overdraw the wallet (`InsufficientFunds`). `key` defaults to a fresh
+    `adjust:<uuid>`; with a key already posted, the existing transaction is returned.
     """
     reason = reason.strip()
     if not reason:
@@ -441,14 +447,35 @@ def wallet_adjust(
         raise AdjustmentInvalid(
             "The amount must not be zero.", errors={"amount": ["The amount must not be zero."]}
         )
-    return ledger_post(
-        key=key or f"adjust:{uuid.uuid4()}",
-        kind=TransactionKind.ADJUSTMENT,
-        memo=reason,
-        lines=[
-            Line.wallet(customer, amount),
-            Line.system(SystemAccount.ADJUSTMENTS, -amount),
-        ],
-        currency=currency,
-        metadata={"staff_user_id": staff_user_id},
+    key = key or f"adjust:{uuid.uuid4()}"
+    with transaction.atomic():
+        existing = LedgerTransaction.objects.filter(idempotency_key=key).first()
+        if existing is not None:
+            return existing
+        txn = ledger_post(
+            key=key,
+            kind=TransactionKind.ADJUSTMENT,
+            memo=reason,
+            lines=[
+                Line.wallet(customer, amount),
+                Line.system(SystemAccount.ADJUSTMENTS, -amount),
+            ],
+            currency=currency,
+            metadata={"staff_user_id": actor.user_id, "staff": actor.label},
+        )
+        accounts_services.activity_record(
+            customer=customer,
+            verb=ActivityVerb.BALANCE_ADJUSTED,
+            actor=actor,
+            object_id=txn.public_id,
+            data={
+                "amount": str(micros_to_decimal(amount)),
+                "currency": currency,
+                "reason": reason,
+            },
+        )
+    logger.info(
+        "wallet.adjusted",
+        extra={"customer_id": customer.public_id, "transaction": txn.public_id, "amount": amount},
     )
+    return txn

@@ -107,6 +107,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.email_verification",
+                "billing.context_processors.wallet_balance",
             ],
         },
     },

@@ -13,6 +13,7 @@ api_v1_patterns: list[URLPattern | URLResolver] = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("", include("accounts.api.urls")),
     path("", include("deployments.api.urls")),
+    path("", include("billing.api.urls")),
     path("catalog/", include(("catalog.api.urls", "catalog"))),
 ]
 
@@ -23,6 +24,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),
     path("deployments/", include("deployments.urls")),
+    path("billing/", include("billing.urls")),
     path("_allauth/", include("allauth.headless.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1_patterns, "api"))),

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from billing.api import views
+
+urlpatterns = [
+    path("billing/balance", views.BalanceApi.as_view(), name="billing-balance"),
+    path(
+        "billing/transactions",
+        views.WalletTransactionListApi.as_view(),
+        name="billing-transactions",
+    ),
+]
