@@ -83,11 +83,13 @@ def wallet_entry_list(
     return entries.order_by("-account_seq")
 
 
-def transaction_get(*, customer: Customer, public_id: str) -> LedgerTransaction:
-    """A transaction touching the customer's wallet; any other answers 404."""
+def wallet_entry_get(
+    *, customer: Customer, transaction_public_id: str, currency: str = DEFAULT_CURRENCY
+) -> LedgerEntry:
+    """The customer's wallet entry of one transaction; another customer's answers 404."""
     return get_object_or_404(
-        LedgerTransaction.objects.filter(entries__account__customer=customer).distinct(),
-        public_id=public_id,
+        wallet_entry_list(customer=customer, currency=currency),
+        transaction__public_id=transaction_public_id,
     )
 
 

@@ -9,4 +9,9 @@ urlpatterns = [
         views.WalletTransactionListApi.as_view(),
         name="billing-transactions",
     ),
+    path(
+        "billing/transactions/<str:transaction_id>",
+        views.WalletTransactionDetailApi.as_view(),
+        name="billing-transaction",
+    ),
 ]

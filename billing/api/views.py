@@ -50,3 +50,16 @@ class WalletTransactionListApi(APIView):
         paginator = WalletEntryPagination()
         page = paginator.paginate_queryset(entries, request, view=self)
         return paginator.get_paginated_response(WalletTransactionOutput(page, many=True).data)
+
+
+class WalletTransactionDetailApi(APIView):
+    @extend_schema(
+        operation_id="billing_transactions_retrieve",
+        summary="One transaction on your balance",
+        responses=WalletTransactionOutput,
+    )
+    def get(self, request: Request, transaction_id: str) -> Response:
+        entry = selectors.wallet_entry_get(
+            customer=request_customer(request), transaction_public_id=transaction_id
+        )
+        return Response(WalletTransactionOutput(entry).data)
