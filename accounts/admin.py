@@ -15,7 +15,7 @@ from django.utils.safestring import SafeString
 from django.utils.timezone import localtime
 
 from accounts import services
-from accounts.models import Customer, LoginSession, SshKey, User
+from accounts.models import ActivityEntry, Customer, LoginSession, SshKey, User
 from accounts.user_agents import user_agent_describe
 
 
@@ -197,3 +197,23 @@ class SshKeyAdmin(admin.ModelAdmin[SshKey]):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # keys are added by their owner, who must hold the private half
+
+
+@admin.register(ActivityEntry)
+class ActivityEntryAdmin(admin.ModelAdmin[ActivityEntry]):
+    """Every customer's activity log; written by services only, so read-only here."""
+
+    list_display = ("created_at", "customer", "verb", "object_id", "actor_kind", "actor_label")
+    list_filter = ("verb", "actor_kind")
+    search_fields = ("public_id", "customer__public_id", "customer__user__email", "object_id")
+    list_select_related = ("customer__user",)
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ActivityEntry | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ActivityEntry | None = None) -> bool:
+        return False

@@ -129,3 +129,56 @@ class SshKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.fingerprint}"
+
+
+class ActivityVerb(models.TextChoices):
+    """Stable verbs: part of the API. Add new ones; never rename one."""
+
+    SESSION_SIGNED_IN = "session.signed_in", "Signed in"
+    SESSION_SIGNED_OUT = "session.signed_out", "Signed out"
+    SESSION_REVOKED = "session.revoked", "Session logged out"
+    SSH_KEY_ADDED = "ssh_key.added", "SSH key added"
+    SSH_KEY_DELETED = "ssh_key.deleted", "SSH key deleted"
+    DEPLOYMENT_CREATED = "deployment.created", "Deployment created"
+    DEPLOYMENT_DELETED = "deployment.deleted", "Deployment deleted"
+    BALANCE_ADJUSTED = "balance.adjusted", "Balance adjusted by staff"
+
+
+class ActivityEntry(models.Model):
+    """One thing that happened to a customer's account; written, never changed."""
+
+    class ActorKind(models.TextChoices):
+        USER = "user", "User"
+        API_KEY = "api_key", "API key"
+        STAFF = "staff", "Staff"
+        SYSTEM = "system", "System"
+
+    public_id = PublicIdField(prefix="act")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="activity_entries"
+    )
+    actor_kind = models.CharField(max_length=10, choices=ActorKind.choices)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # Who, as shown: an email address, an API key's id, "system"; kept as it was then.
+    actor_label = models.CharField(max_length=254)
+    verb = models.CharField(max_length=60, choices=ActivityVerb.choices)
+    object_id = models.CharField(max_length=60, blank=True, help_text="The object's public id.")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "activity entries"
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["customer", "-created_at"]),
+            models.Index(fields=["customer", "verb"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.verb} {self.object_id}"

@@ -8,13 +8,8 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 
 from accounts import services
+from accounts.activity import actor_from_request, client_ip
 from accounts.models import User
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    # Behind a proxy, configure it to set REMOTE_ADDR (uvicorn --proxy-headers does).
-    return request.META.get("REMOTE_ADDR") or None
-
 
 # The session remembers its entry's public id, which survives Django's key changes.
 LOGIN_SESSION_ID_KEY = "_login_session_id"
@@ -29,6 +24,7 @@ def start_login_session(sender: Any, request: HttpRequest, user: User, **kwargs:
         session_key=request.session.session_key,
         ip_address=client_ip(request),
         user_agent=request.headers.get("User-Agent", ""),
+        signed_in=True,
     )
     request.session[LOGIN_SESSION_ID_KEY] = login_session.public_id
 
@@ -36,7 +32,9 @@ def start_login_session(sender: Any, request: HttpRequest, user: User, **kwargs:
 @receiver(user_logged_out)
 def end_login_session(sender: Any, request: HttpRequest, **kwargs: Any) -> None:
     if request is not None and request.session.session_key:
-        services.login_session_end(session_key=request.session.session_key)
+        services.login_session_end(
+            session_key=request.session.session_key, actor=actor_from_request(request)
+        )
 
 
 @receiver(password_changed)
@@ -48,7 +46,9 @@ def end_other_sessions_on_password_change(
         services.login_session_rekey(
             user=user, public_id=request.session.get(LOGIN_SESSION_ID_KEY), session_key=session_key
         )
-    services.login_sessions_revoke_others(user=user, keep_session_key=session_key)
+    services.login_sessions_revoke_others(
+        user=user, keep_session_key=session_key, actor=actor_from_request(request)
+    )
 
 
 @receiver(password_reset)

@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from accounts.models import Customer, LoginSession, SshKey, User
+from accounts.models import ActivityEntry, Customer, LoginSession, SshKey, User
 
 
 def customer_for_user(*, user: User) -> Customer:
@@ -39,3 +39,15 @@ def ssh_key_list(*, customer: Customer) -> QuerySet[SshKey]:
 
 def ssh_key_get(*, customer: Customer, public_id: str) -> SshKey:
     return get_object_or_404(ssh_key_list(customer=customer), public_id=public_id)
+
+
+def activity_list(
+    *, customer: Customer, verb: str | None = None, object_id: str | None = None
+) -> QuerySet[ActivityEntry]:
+    """The customer's activity log, newest first."""
+    entries = ActivityEntry.objects.filter(customer=customer)
+    if verb:
+        entries = entries.filter(verb=verb)
+    if object_id:
+        entries = entries.filter(object_id=object_id)
+    return entries.order_by("-created_at")

@@ -11,8 +11,9 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts import events, selectors
+from accounts.activity import Actor
 from accounts.exceptions import EmailUnverified, SshKeyDuplicate, TimeZoneUnknown
-from accounts.models import Customer, LoginSession, SshKey, User
+from accounts.models import ActivityEntry, ActivityVerb, Customer, LoginSession, SshKey, User
 from accounts.ssh_keys import public_key_parse
 
 logger = logging.getLogger(__name__)
@@ -25,6 +26,62 @@ CUSTOMER_SETTINGS_FIELDS = (
     "notify_deployment_failed",
     "notify_ticket_replies",
 )
+
+
+# --- Activity log -------------------------------------------------------------------
+
+
+def activity_record(
+    *,
+    customer: Customer,
+    verb: ActivityVerb | str,
+    actor: Actor | None = None,
+    object_id: str = "",
+    data: dict[str, Any] | None = None,
+) -> ActivityEntry:
+    """Append one entry to the customer's activity log.
+
+    Call it inside the action's own transaction, so the entry exists exactly when the
+    action does. Without an `actor`, the customer's own user did it (from an unknown IP).
+    """
+    actor = actor or Actor.user(customer.user)
+    return ActivityEntry.objects.create(
+        customer=customer,
+        actor_kind=actor.kind,
+        actor_user_id=actor.user_id,
+        actor_label=actor.label[:254],
+        verb=ActivityVerb(verb),
+        object_id=object_id,
+        ip_address=actor.ip_address,
+        data=data or {},
+    )
+
+
+def _activity_record_for_users(
+    *, user_ids: list[int], verb: ActivityVerb, actor: Actor | None, object_ids: list[str]
+) -> None:
+    """One entry per (user, object), in one insert; the actor defaults to each user."""
+    customers = {
+        c.user_id: c for c in Customer.objects.filter(user_id__in=user_ids).select_related("user")
+    }
+    entries = []
+    for user_id, object_id in zip(user_ids, object_ids, strict=True):
+        customer = customers.get(user_id)
+        if customer is None:
+            continue
+        who = actor or Actor.user(customer.user)
+        entries.append(
+            ActivityEntry(
+                customer=customer,
+                actor_kind=who.kind,
+                actor_user_id=who.user_id,
+                actor_label=who.label[:254],
+                verb=verb,
+                object_id=object_id,
+                ip_address=who.ip_address,
+            )
+        )
+    ActivityEntry.objects.bulk_create(entries)
 
 
 # --- Customers ----------------------------------------------------------------------
@@ -59,18 +116,33 @@ def email_verification_require(*, user: User) -> None:
 
 
 def login_session_start(
-    *, user: User, session_key: str, ip_address: str | None, user_agent: str
+    *,
+    user: User,
+    session_key: str,
+    ip_address: str | None,
+    user_agent: str,
+    signed_in: bool = False,
 ) -> LoginSession:
-    login_session, _ = LoginSession.objects.update_or_create(
-        session_key=session_key,
-        defaults={
-            "user": user,
-            "created_at": timezone.now(),
-            "last_seen_at": timezone.now(),
-            "ip_address": ip_address,
-            "user_agent": user_agent[:500],
-        },
-    )
+    """Record a session; `signed_in` when a sign-in made it (the activity log says so)."""
+    with transaction.atomic():
+        login_session, _ = LoginSession.objects.update_or_create(
+            session_key=session_key,
+            defaults={
+                "user": user,
+                "created_at": timezone.now(),
+                "last_seen_at": timezone.now(),
+                "ip_address": ip_address,
+                "user_agent": user_agent[:500],
+            },
+        )
+        customer = Customer.objects.filter(user=user).first()
+        if signed_in and customer is not None:
+            activity_record(
+                customer=customer,
+                verb=ActivityVerb.SESSION_SIGNED_IN,
+                actor=Actor.user(user, ip_address=ip_address),
+                object_id=login_session.public_id,
+            )
     logger.info("session.started", extra={"session": login_session.public_id})
     return login_session
 
@@ -106,23 +178,43 @@ def login_session_rekey(*, user: User, public_id: str | None, session_key: str) 
     LoginSession.objects.filter(public_id=public_id, user=user).update(session_key=session_key)
 
 
-def login_session_end(*, session_key: str) -> None:
+def login_session_end(*, session_key: str, actor: Actor | None = None) -> None:
     """The user logged out: the session is gone, so are its entry and its sockets."""
-    login_sessions_revoke(login_sessions=LoginSession.objects.filter(session_key=session_key))
+    login_sessions_revoke(
+        login_sessions=LoginSession.objects.filter(session_key=session_key),
+        verb=ActivityVerb.SESSION_SIGNED_OUT,
+        actor=actor,
+    )
 
 
-def login_session_revoke(*, login_session: LoginSession) -> None:
+def login_session_revoke(*, login_session: LoginSession, actor: Actor | None = None) -> None:
     """End a session from elsewhere: its next request is anonymous, its sockets close."""
-    login_sessions_revoke(login_sessions=LoginSession.objects.filter(pk=login_session.pk))
+    login_sessions_revoke(
+        login_sessions=LoginSession.objects.filter(pk=login_session.pk), actor=actor
+    )
 
 
-def login_sessions_revoke(*, login_sessions: QuerySet[LoginSession]) -> int:
+def login_sessions_revoke(
+    *,
+    login_sessions: QuerySet[LoginSession],
+    verb: ActivityVerb = ActivityVerb.SESSION_REVOKED,
+    actor: Actor | None = None,
+) -> int:
     """End these sessions: one transaction, one delete per table and one publish, however
     many (a password change ends all of a user's others inside the user's request)."""
     with transaction.atomic():
-        ended = list(login_sessions.select_for_update().values_list("public_id", "session_key"))
-        if not ended:
+        ended_rows = list(
+            login_sessions.select_for_update().values_list("public_id", "session_key", "user_id")
+        )
+        if not ended_rows:
             return 0
+        _activity_record_for_users(
+            user_ids=[user_id for _, _, user_id in ended_rows],
+            verb=verb,
+            actor=actor,
+            object_ids=[public_id for public_id, _, _ in ended_rows],
+        )
+        ended = [(public_id, key) for public_id, key, _ in ended_rows]
         # Sessions live in the database (SESSION_ENGINE): the session list reads them there.
         Session.objects.filter(session_key__in=[key for _, key in ended]).delete()
         LoginSession.objects.filter(public_id__in=[public_id for public_id, _ in ended]).delete()
@@ -131,9 +223,12 @@ def login_sessions_revoke(*, login_sessions: QuerySet[LoginSession]) -> int:
     return len(ended)
 
 
-def login_sessions_revoke_others(*, user: User, keep_session_key: str | None) -> int:
+def login_sessions_revoke_others(
+    *, user: User, keep_session_key: str | None, actor: Actor | None = None
+) -> int:
     return login_sessions_revoke(
-        login_sessions=LoginSession.objects.filter(user=user).exclude(session_key=keep_session_key)
+        login_sessions=LoginSession.objects.filter(user=user).exclude(session_key=keep_session_key),
+        actor=actor,
     )
 
 
@@ -150,7 +245,9 @@ def sessions_clear_expired() -> int:
 # --- SSH keys -----------------------------------------------------------------------
 
 
-def ssh_key_create(*, customer: Customer, name: str, public_key: str) -> SshKey:
+def ssh_key_create(
+    *, customer: Customer, name: str, public_key: str, actor: Actor | None = None
+) -> SshKey:
     email_verification_require(user=customer.user)
     parsed = public_key_parse(public_key)
     name = name.strip() or parsed.comment[:100] or parsed.fingerprint[-12:]
@@ -169,6 +266,13 @@ def ssh_key_create(*, customer: Customer, name: str, public_key: str) -> SshKey:
                 fingerprint=parsed.fingerprint,
                 public_key=parsed.public_key,
             )
+            activity_record(
+                customer=customer,
+                verb=ActivityVerb.SSH_KEY_ADDED,
+                actor=actor,
+                object_id=ssh_key.public_id,
+                data={"name": ssh_key.name, "fingerprint": ssh_key.fingerprint},
+            )
     except IntegrityError:
         # The constraints decide; which one is asked of the data, not of the error text
         # (SQLite's names no constraint).
@@ -181,6 +285,15 @@ def ssh_key_create(*, customer: Customer, name: str, public_key: str) -> SshKey:
     return ssh_key
 
 
-def ssh_key_delete(*, ssh_key: SshKey) -> None:
-    ssh_key.delete()
+def ssh_key_delete(*, ssh_key: SshKey, actor: Actor | None = None) -> None:
+    with transaction.atomic():
+        public_id = ssh_key.public_id
+        ssh_key.delete()
+        activity_record(
+            customer=ssh_key.customer,
+            verb=ActivityVerb.SSH_KEY_DELETED,
+            actor=actor,
+            object_id=public_id,
+            data={"name": ssh_key.name, "fingerprint": ssh_key.fingerprint},
+        )
     logger.info("ssh_key.deleted", extra={"ssh_key": ssh_key.public_id})

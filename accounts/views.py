@@ -9,6 +9,7 @@ from allauth.account.models import EmailAddress
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -16,9 +17,10 @@ from django.utils.formats import date_format
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import allauth, selectors, services
+from accounts.activity import actor_from_request
 from accounts.exceptions import EmailUnverified
 from accounts.forms import CustomerSettingsForm, SshKeyForm
-from accounts.models import User
+from accounts.models import ActivityVerb, User
 from accounts.user_agents import user_agent_describe
 from cloudportal.exceptions import DomainError
 
@@ -61,7 +63,9 @@ def ssh_keys_page(request: HttpRequest) -> HttpResponse:
     form = SshKeyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            ssh_key = services.ssh_key_create(customer=customer, **form.cleaned_data)
+            ssh_key = services.ssh_key_create(
+                customer=customer, actor=actor_from_request(request), **form.cleaned_data
+            )
         except EmailUnverified as error:
             form.add_error(None, error.detail)
         except DomainError as error:
@@ -89,7 +93,7 @@ def ssh_key_delete_page(request: HttpRequest, ssh_key_id: str) -> HttpResponse:
     customer = selectors.customer_for_user(user=page_user(request))
     ssh_key = selectors.ssh_key_get(customer=customer, public_id=ssh_key_id)
     if request.method == "POST":
-        services.ssh_key_delete(ssh_key=ssh_key)
+        services.ssh_key_delete(ssh_key=ssh_key, actor=actor_from_request(request))
         messages.success(request, f"SSH key '{ssh_key.name}' deleted.")
         return redirect("accounts:ssh-keys")
     return render(
@@ -121,7 +125,7 @@ def session_revoke_page(request: HttpRequest, session_id: str) -> HttpResponse:
     if login_session.session_key == request.session.session_key:
         logout(request)
         return redirect("account_login")
-    services.login_session_revoke(login_session=login_session)
+    services.login_session_revoke(login_session=login_session, actor=actor_from_request(request))
     messages.success(request, "That session is logged out.")
     return redirect("accounts:sessions")
 
@@ -130,7 +134,9 @@ def session_revoke_page(request: HttpRequest, session_id: str) -> HttpResponse:
 @require_POST
 def sessions_revoke_others_page(request: HttpRequest) -> HttpResponse:
     revoked = services.login_sessions_revoke_others(
-        user=page_user(request), keep_session_key=request.session.session_key
+        user=page_user(request),
+        keep_session_key=request.session.session_key,
+        actor=actor_from_request(request),
     )
     messages.success(request, f"Logged out {revoked} other session{'s' if revoked != 1 else ''}.")
     return redirect("accounts:sessions")
@@ -191,3 +197,21 @@ class EmailConfirmPage(allauth_views.ConfirmEmailView):
             self.object = None
             return self.render_to_response(self.get_context_data())
         return response
+
+
+ACTIVITY_PAGE_SIZE = 50
+
+
+@login_required
+def activity_page(request: HttpRequest) -> HttpResponse:
+    customer = selectors.customer_for_user(user=page_user(request))
+    verb = request.GET.get("verb") or None
+    if verb not in ActivityVerb.values:
+        verb = None
+    paginator = Paginator(selectors.activity_list(customer=customer, verb=verb), ACTIVITY_PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    return render(
+        request,
+        "accounts/activity.html",
+        {"page": page, "verb": verb, "verbs": ActivityVerb.choices, "section": "activity"},
+    )

@@ -66,6 +66,11 @@ PERIODIC_TASKS: tuple[Schedule, ...] = (
         task="accounts.sessions_clear_expired",
         when=Cron(minute="17", hour="3"),
     ),
+    Schedule(
+        name="billing: verify the ledger",
+        task="billing.ledger_verify",
+        when=Cron(minute="41", hour="2"),
+    ),
 )
 
 

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "cloudportal",
     "accounts",
     "catalog",
+    "billing",
     "deployments",
     "support",
 ]
@@ -107,6 +108,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.email_verification",
+                "billing.context_processors.wallet_balance",
             ],
         },
     },

@@ -14,6 +14,7 @@ api_v1_patterns: list[URLPattern | URLResolver] = [
     path("", include("accounts.api.urls")),
     path("", include("deployments.api.urls")),
     path("", include("support.api.urls")),
+    path("", include("billing.api.urls")),
     path("catalog/", include(("catalog.api.urls", "catalog"))),
 ]
 
@@ -25,6 +26,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("deployments/", include("deployments.urls")),
     path("support/", include("support.urls")),
+    path("billing/", include("billing.urls")),
     path("_allauth/", include("allauth.headless.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1_patterns, "api"))),

@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from accounts import selectors as accounts_selectors
 from accounts import services as accounts_services
-from accounts.models import Customer
+from accounts.activity import Actor
+from accounts.models import ActivityVerb, Customer
 from catalog import selectors as catalog_selectors
 from catalog.exceptions import CatalogChoiceNotOffered
 from catalog.models import Image, InstanceType, Region, StorageProfile
@@ -68,6 +69,7 @@ def deployment_create(
     ssh_key_ids: Iterable[str],
     storage_profile: str | None = None,
     volume_size_gb: int | None = None,
+    actor: Actor | None = None,
 ) -> Deployment:
     """Validate everything, capture the price, and queue provisioning after commit."""
     accounts_services.email_verification_require(user=customer.user)
@@ -155,6 +157,13 @@ def deployment_create(
         StatusChange.objects.create(
             deployment=deployment, from_status="", to_status=Status.PENDING, reason="created"
         )
+        accounts_services.activity_record(
+            customer=customer,
+            verb=ActivityVerb.DEPLOYMENT_CREATED,
+            actor=actor,
+            object_id=deployment.public_id,
+            data={"name": name, "instance_type": spec.instance_type, "region": spec.region},
+        )
         _schedule_provisioning(deployment.pk)
         events.publish_deployment_updated(deployment_id=deployment.pk)
     logger.info(
@@ -176,7 +185,7 @@ def _schedule_stack_delete(deployment_id: int) -> None:
     transaction.on_commit(lambda: deployment_delete_stack_task.delay(deployment_id))
 
 
-def deployment_request_delete(*, deployment: Deployment) -> Deployment:
+def deployment_request_delete(*, deployment: Deployment, actor: Actor | None = None) -> Deployment:
     """Record the customer's intent; the worker deletes the stack and finishes the job."""
     with transaction.atomic():
         locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
@@ -195,6 +204,13 @@ def deployment_request_delete(*, deployment: Deployment) -> Deployment:
             # Due at once: if the delete task is lost, the next reconciler cycle does its
             # work instead of waiting for the row's next settled check (5 minutes).
             changes={"next_check_at": timezone.now()},
+        )
+        accounts_services.activity_record(
+            customer=locked.customer,
+            verb=ActivityVerb.DEPLOYMENT_DELETED,
+            actor=actor,
+            object_id=locked.public_id,
+            data={"name": locked.name},
         )
         _schedule_stack_delete(locked.pk)
     logger.info("deployment.delete_requested", extra={"deployment_id": locked.public_id})

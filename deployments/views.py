@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import selectors as accounts_selectors
+from accounts.activity import actor_from_request
 from accounts.exceptions import EmailUnverified
 from accounts.models import Customer, User
 from catalog import selectors as catalog_selectors
@@ -80,6 +81,7 @@ def deployment_create_page(request: HttpRequest) -> HttpResponse:
         try:
             deployment = services.deployment_create(
                 customer=customer,
+                actor=actor_from_request(request),
                 name=values["name"],
                 region=values["region"],
                 instance_type=values["instance_type"],
@@ -135,7 +137,9 @@ def deployment_delete_page(request: HttpRequest, deployment_id: str) -> HttpResp
     deployment = selectors.deployment_get(customer=page_customer(request), public_id=deployment_id)
     if request.method == "POST":
         try:
-            services.deployment_request_delete(deployment=deployment)
+            services.deployment_request_delete(
+                deployment=deployment, actor=actor_from_request(request)
+            )
         except DomainError as error:
             messages.error(request, error.detail)
         else:

@@ -1,8 +1,20 @@
 import pytest
 from django.core.cache import cache
+from django.db.backends.signals import connection_created
 from rest_framework.test import APIClient
 
 pytest_plugins = ["tests.devcloud"]
+
+
+def _ledger_truncate_allowed(sender, connection, **kwargs):
+    """Transactional tests end by TRUNCATE-ing every table, which the ledger's append-only
+    trigger refuses unless the session allows it (tests/billing/test_triggers.py turns it off)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET billing.allow_truncate = 'on'")
+
+
+connection_created.connect(_ledger_truncate_allowed)
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from accounts.models import Customer, LoginSession
+from accounts.models import ActivityEntry, ActivityVerb, Customer, LoginSession
 from accounts.user_agents import user_agent_describe
 
 
@@ -79,4 +79,33 @@ class SshKeyOutput(serializers.Serializer):
         help_text="SHA256 fingerprint, as `ssh-keygen -lf` prints it."
     )
     public_key = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class ActivityListFilter(serializers.Serializer):
+    verb = serializers.ChoiceField(choices=ActivityVerb.choices, required=False)
+    object = serializers.CharField(
+        max_length=60, required=False, help_text="Only entries about this public id."
+    )
+
+
+class ActivityActorOutput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ActivityEntry.ActorKind.choices, source="actor_kind")
+    name = serializers.SerializerMethodField(
+        help_text="Email address, API key id, 'system', or 'Support team' for our staff."
+    )
+
+    def get_name(self, entry: ActivityEntry) -> str:
+        if entry.actor_kind == ActivityEntry.ActorKind.STAFF:
+            return "Support team"
+        return entry.actor_label
+
+
+class ActivityEntryOutput(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    verb = serializers.ChoiceField(choices=ActivityVerb.choices)
+    object_id = serializers.CharField(help_text="The public id of what the action was about.")
+    actor = ActivityActorOutput(source="*")
+    ip_address = serializers.IPAddressField(allow_null=True)
+    details = serializers.DictField(source="data", help_text="Details that depend on the verb.")
     created_at = serializers.DateTimeField()

@@ -15,6 +15,7 @@ urlpatterns = [
         views.LoginSessionRevokeApi.as_view(),
         name="account-session",
     ),
+    path("activity", views.ActivityListApi.as_view(), name="activity"),
     path("ssh-keys", views.SshKeyListCreateApi.as_view(), name="ssh-keys"),
     path("ssh-keys/<str:ssh_key_id>", views.SshKeyDetailApi.as_view(), name="ssh-key"),
 ]

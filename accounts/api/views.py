@@ -8,9 +8,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
+from accounts.activity import actor_from_request
 from accounts.api.serializers import (
     AccountOutput,
     AccountUpdateInput,
+    ActivityEntryOutput,
+    ActivityListFilter,
     LoginSessionOutput,
     LoginSessionRevokeOthersOutput,
     SshKeyCreateInput,
@@ -99,7 +102,9 @@ class LoginSessionRevokeApi(APIView):
         if login_session.session_key == request.session.session_key:
             logout(request._request)  # ending this very session is a logout
         else:
-            services.login_session_revoke(login_session=login_session)
+            services.login_session_revoke(
+                login_session=login_session, actor=actor_from_request(request)
+            )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -112,7 +117,9 @@ class LoginSessionRevokeOthersApi(APIView):
     )
     def post(self, request: Request) -> Response:
         revoked = services.login_sessions_revoke_others(
-            user=request_user(request), keep_session_key=request.session.session_key
+            user=request_user(request),
+            keep_session_key=request.session.session_key,
+            actor=actor_from_request(request),
         )
         return Response(LoginSessionRevokeOthersOutput({"revoked": revoked}).data)
 
@@ -145,7 +152,9 @@ class SshKeyListCreateApi(APIView):
         data = SshKeyCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         customer = selectors.customer_for_user(user=request_user(request))
-        ssh_key = services.ssh_key_create(customer=customer, **data.validated_data)
+        ssh_key = services.ssh_key_create(
+            customer=customer, actor=actor_from_request(request), **data.validated_data
+        )
         return Response(SshKeyOutput(ssh_key).data, status=status.HTTP_201_CREATED)
 
 
@@ -164,5 +173,26 @@ class SshKeyDetailApi(APIView):
     def delete(self, request: Request, ssh_key_id: str) -> Response:
         customer = selectors.customer_for_user(user=request_user(request))
         ssh_key = selectors.ssh_key_get(customer=customer, public_id=ssh_key_id)
-        services.ssh_key_delete(ssh_key=ssh_key)
+        services.ssh_key_delete(ssh_key=ssh_key, actor=actor_from_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ActivityListApi(APIView):
+    @extend_schema(
+        operation_id="activity_list",
+        summary="Your activity log, newest first",
+        description="Who did what to your account: sign-ins, keys, deployments, balance.",
+        parameters=[ActivityListFilter],
+        responses=ActivityEntryOutput(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        filters = ActivityListFilter(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        entries = selectors.activity_list(
+            customer=selectors.customer_for_user(user=request_user(request)),
+            verb=filters.validated_data.get("verb"),
+            object_id=filters.validated_data.get("object"),
+        )
+        paginator = CursorPagination()
+        page = paginator.paginate_queryset(entries, request, view=self)
+        return paginator.get_paginated_response(ActivityEntryOutput(page, many=True).data)

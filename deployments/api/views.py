@@ -5,6 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors as accounts_selectors
+from accounts.activity import actor_from_request
 from accounts.models import Customer, User
 from cloudportal.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from cloudportal.api.pagination import CursorPagination
@@ -65,6 +66,7 @@ class DeploymentListCreateApi(APIView):
         values = dict(data.validated_data)
         deployment = services.deployment_create(
             customer=request_customer(request),
+            actor=actor_from_request(request),
             ssh_key_ids=values.pop("ssh_keys"),
             **values,
         )
@@ -90,7 +92,9 @@ class DeploymentDetailApi(APIView):
         deployment = selectors.deployment_get(
             customer=request_customer(request), public_id=deployment_id
         )
-        deployment = services.deployment_request_delete(deployment=deployment)
+        deployment = services.deployment_request_delete(
+            deployment=deployment, actor=actor_from_request(request)
+        )
         fresh = selectors.deployment_get(customer=deployment.customer, public_id=deployment_id)
         return Response(DeploymentOutput(fresh).data, status=status.HTTP_202_ACCEPTED)
 

@@ -1,0 +1,196 @@
+"""Staff console for billing: the ledger is read-only here (even for superusers); balances
+change only through services, e.g. the "adjust balance" form on a customer balance."""
+
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+
+from accounts.activity import Actor, client_ip
+from accounts.models import User
+from billing import selectors, services
+from billing.models import (
+    CustomerBalance,
+    Hold,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+)
+from billing.money import micros_from_decimal
+from billing.templatetags.money import usd
+from cloudportal.exceptions import DomainError
+
+
+class ReadOnlyAdminMixin:
+    """Nobody adds, changes or deletes ledger rows in the console."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(LedgerAccount)
+class LedgerAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[LedgerAccount]):
+    list_display = ("code", "shard", "kind", "currency", "posted", "held", "entry_seq")
+    list_filter = ("kind", "currency")
+    search_fields = ("code", "customer__public_id", "customer__user__email")
+    list_select_related = ("customer",)
+    ordering = ("code", "shard")
+
+    @admin.display(description="Posted", ordering="posted_balance")
+    def posted(self, account: LedgerAccount) -> str:
+        return usd(account.posted_balance)
+
+    @admin.display(description="Held", ordering="held_amount")
+    def held(self, account: LedgerAccount) -> str:
+        return usd(account.held_amount)
+
+
+class LedgerEntryInline(ReadOnlyAdminMixin, admin.TabularInline[LedgerEntry, LedgerTransaction]):
+    model = LedgerEntry
+    fields = ("account", "amount", "currency", "account_seq", "balance_after")
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(LedgerTransaction)
+class LedgerTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[LedgerTransaction]):
+    list_display = ("public_id", "kind", "idempotency_key", "memo", "currency", "created_at")
+    list_filter = ("kind", "currency")
+    search_fields = ("public_id", "idempotency_key", "memo")
+    date_hierarchy = "created_at"
+    inlines = (LedgerEntryInline,)
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[LedgerEntry]):
+    list_display = (
+        "transaction",
+        "account",
+        "amount",
+        "account_seq",
+        "balance_after",
+        "created_at",
+    )
+    list_select_related = ("transaction", "account")
+    search_fields = ("transaction__public_id", "account__code")
+    list_filter = ("currency", "account__kind")
+
+
+@admin.register(Hold)
+class HoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[Hold]):
+    list_display = ("public_id", "account", "amount", "subject", "status", "created_at")
+    list_filter = ("status",)
+    search_fields = ("public_id", "subject", "idempotency_key", "account__code")
+    list_select_related = ("account",)
+
+
+class BalanceAdjustForm(forms.Form):
+    direction = forms.ChoiceField(
+        choices=[("credit", "Credit (add to the balance)"), ("debit", "Debit (take from it)")],
+        widget=forms.RadioSelect,
+    )
+    amount = forms.DecimalField(
+        min_value=Decimal("0.000001"),
+        max_digits=14,
+        decimal_places=6,
+        help_text="In USD, e.g. 25 or 0.50.",
+    )
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Required. The customer sees it in their transactions and activity log.",
+    )
+
+    def signed_micros(self) -> int:
+        micros = micros_from_decimal(self.cleaned_data["amount"])
+        return micros if self.cleaned_data["direction"] == "credit" else -micros
+
+
+@admin.register(CustomerBalance)
+class CustomerBalanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[CustomerBalance]):
+    list_display = ("public_id", "email", "posted", "held", "available", "adjust_link")
+    search_fields = ("public_id", "user__email")
+    list_select_related = ("user",)
+    readonly_fields = ("public_id", "email", "posted", "held", "available", "adjust_link")
+    fields = readonly_fields
+
+    def get_urls(self) -> list[URLPattern]:
+        adjust = path(
+            "<path:object_id>/adjust/",
+            self.admin_site.admin_view(self.adjust_view),
+            name="billing_customerbalance_adjust",
+        )
+        return [adjust, *super().get_urls()]
+
+    @admin.display(description="Email", ordering="user__email")
+    def email(self, customer: CustomerBalance) -> str:
+        return customer.user.email
+
+    @admin.display(description="Posted")
+    def posted(self, customer: CustomerBalance) -> str:
+        return usd(selectors.wallet_balance(customer=customer).posted)
+
+    @admin.display(description="Held")
+    def held(self, customer: CustomerBalance) -> str:
+        return usd(selectors.wallet_balance(customer=customer).held)
+
+    @admin.display(description="Available")
+    def available(self, customer: CustomerBalance) -> str:
+        return usd(selectors.wallet_balance(customer=customer).available)
+
+    @admin.display(description="")
+    def adjust_link(self, customer: CustomerBalance) -> str:
+        url = reverse("admin:billing_customerbalance_adjust", args=[customer.pk])
+        return format_html('<a class="button" href="{}">Adjust balance</a>', url)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CustomerBalance]:
+        return super().get_queryset(request).select_related("user")
+
+    def adjust_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if not request.user.has_perm("billing.adjust_balance"):
+            raise PermissionDenied
+        customer = get_object_or_404(CustomerBalance.objects.select_related("user"), pk=object_id)
+        form = BalanceAdjustForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            assert isinstance(request.user, User)
+            try:
+                txn = services.wallet_adjust(
+                    customer=customer,
+                    amount=form.signed_micros(),
+                    reason=form.cleaned_data["reason"],
+                    actor=Actor.staff(request.user, ip_address=client_ip(request)),
+                )
+            except DomainError as error:
+                for field, field_errors in (error.errors or {"": [error.detail]}).items():
+                    for message in field_errors:
+                        form.add_error(field if field in form.fields else None, message)
+            else:
+                self.message_user(
+                    request,
+                    f"Posted {txn.public_id}: {usd(form.signed_micros())} on {customer.public_id}.",
+                    messages.SUCCESS,
+                )
+                return redirect("admin:billing_customerbalance_change", customer.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Adjust the balance of {customer.public_id} ({customer.user.email})",
+            "customer": customer,
+            "balance": selectors.wallet_balance(customer=customer),
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/billing/adjust_balance.html", context)

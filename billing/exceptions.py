@@ -1,0 +1,43 @@
+"""Billing's domain errors; each `code` is part of the API contract."""
+
+from cloudportal.exceptions import DomainError
+
+
+class InsufficientFunds(DomainError):
+    """The wallet's available balance does not cover a debit that may not overdraw it."""
+
+    code = "insufficient_funds"
+    status = 402
+    title = "Insufficient balance"
+
+    def __init__(self, detail: str, *, shortfall: int) -> None:
+        self.shortfall = shortfall  # micro-units missing
+        super().__init__(detail)
+
+
+class LedgerTransactionInvalid(DomainError):
+    """A posting that breaks a ledger rule (unbalanced, one leg, zero or float amount…)."""
+
+    code = "ledger_transaction_invalid"
+    status = 400
+    title = "Invalid ledger transaction"
+
+
+class LedgerKeyReused(DomainError):
+    """An idempotency key that already names a different transaction: a caller's bug."""
+
+    code = "ledger_key_reused"
+    status = 409
+    title = "Idempotency key already used for another transaction"
+
+
+class HoldNotActive(DomainError):
+    code = "hold_not_active"
+    status = 409
+    title = "The hold is already released"
+
+
+class AdjustmentInvalid(DomainError):
+    code = "adjustment_invalid"
+    status = 400
+    title = "Invalid balance adjustment"

@@ -1,0 +1,217 @@
+"""The ledger: accounts, transactions and their entries, and holds on wallets.
+
+Double-entry and append-only. Every amount is a signed integer of micro-units (1 USD =
+1,000,000) in the account's currency, and the sign convention is one for every account:
+an entry > 0 credits the account, < 0 debits it, and a balance is the sum of its
+entries. So a wallet holding $10 reads +10,000,000, and the card clearing account that
+received that money reads -10,000,000; the entries of a transaction, and all accounts of
+one currency, sum to zero.
+
+Entries and transactions are never updated or deleted (PostgreSQL triggers installed by
+migration 0001 refuse it); corrections are new transactions. An account row caches its
+posted balance, held amount and entry sequence, changed only by `billing.services`
+under a row lock in the same transaction as the entries.
+"""
+
+from typing import ClassVar
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Customer
+from cloudportal.ids import PublicIdField
+
+CURRENCIES = ("USD",)
+DEFAULT_CURRENCY = "USD"
+MICROS_PER_UNIT = 1_000_000
+# A system account (clearing, revenue…) is kept as this many rows ("shards"), a posting
+# picking one by its key: every top-up touches card clearing, so one row would make all
+# postings wait for each other. Its balance is the sum of its shards. Wallets have one.
+SYSTEM_ACCOUNT_SHARDS = 8
+
+
+class AccountKind(models.TextChoices):
+    WALLET = "wallet", "Customer wallet"
+    CLEARING = "clearing", "Clearing (money at a payment rail)"
+    REVENUE = "revenue", "Revenue"
+    REFUNDS = "refunds", "Refunds"
+    DISPUTES = "disputes", "Disputes"
+    PROMOTIONS = "promotions", "Promotions"
+    ADJUSTMENTS = "adjustments", "Adjustments"
+
+
+class SystemAccount(models.TextChoices):
+    """The chart of accounts besides the wallets; the value is the account's code."""
+
+    CLEARING_STRIPE_CARD = "clearing:stripe_card", "Card payments (Stripe)"
+    CLEARING_STRIPE_BANK = "clearing:stripe_bank", "Bank transfers (Stripe)"
+    CLEARING_CRYPTO = "clearing:crypto", "Crypto payments"
+    CLEARING_BANK_TRANSFER = "clearing:bank_transfer", "Bank transfers (own account)"
+    REVENUE_COMPUTE = "revenue:compute", "Revenue: compute"
+    REVENUE_STORAGE = "revenue:storage", "Revenue: storage"
+    REFUNDS = "refunds:payable", "Refunds to customers"
+    DISPUTES = "disputes:lost", "Disputes (chargebacks)"
+    PROMOTIONS = "promotions:credits", "Promotional credits"
+    ADJUSTMENTS = "adjustments:staff", "Staff adjustments"
+
+    @property
+    def account_kind(self) -> str:
+        return self.value.split(":", 1)[0]
+
+
+class TransactionKind(models.TextChoices):
+    TOPUP = "topup", "Top-up"
+    USAGE = "usage", "Usage"
+    REFUND = "refund", "Refund"
+    DISPUTE = "dispute", "Dispute"
+    DISPUTE_REVERSAL = "dispute_reversal", "Dispute won"
+    PROMOTION = "promotion", "Promotional credit"
+    ADJUSTMENT = "adjustment", "Adjustment"
+
+
+# THE OVERDRAW RULE. `billing.services.ledger_post` reads it here, and only there: a
+# transaction that takes money out of a wallet must leave its available balance (posted
+# - held) at or above zero — that covers payments out the customer starts (refunds to
+# card), promotions taken back and staff debits. Except these kinds, which record money
+# already gone and are always posted, even below zero (the low-balance rules act on a
+# negative wallet): usage that was consumed, and a dispute the bank has already taken.
+# (The check itself runs inside the posting: the database function `billing_ledger_post`,
+# migration 0003, on PostgreSQL; `services._cover_check` on SQLite.)
+KINDS_THAT_MAY_OVERDRAW = frozenset({TransactionKind.USAGE, TransactionKind.DISPUTE})
+
+
+def wallet_code(customer_public_id: str) -> str:
+    return f"wallet:{customer_public_id}"
+
+
+class LedgerAccount(models.Model):
+    code = models.CharField(max_length=80)
+    shard = models.PositiveSmallIntegerField(default=0)
+    kind = models.CharField(max_length=16, choices=AccountKind.choices)
+    customer = models.ForeignKey(
+        "accounts.Customer",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_accounts",
+    )
+    currency = models.CharField(max_length=3, default=DEFAULT_CURRENCY)
+    posted_balance = models.BigIntegerField(default=0)
+    held_amount = models.BigIntegerField(default=0)
+    entry_seq = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                fields=["code", "currency", "shard"], name="billing_account_code"
+            ),
+            models.UniqueConstraint(
+                fields=["customer", "currency"],
+                condition=Q(kind="wallet"),
+                name="billing_account_one_wallet",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="wallet", customer__isnull=False)
+                | (~Q(kind="wallet") & Q(customer__isnull=True)),
+                name="billing_account_wallet_has_customer",
+            ),
+            models.CheckConstraint(
+                condition=Q(held_amount__gte=0), name="billing_account_held_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(entry_seq__gte=0), name="billing_account_seq_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        shard = f"#{self.shard}" if self.shard else ""
+        return f"{self.code}{shard} ({self.currency})"
+
+    @property
+    def available(self) -> int:
+        return self.posted_balance - self.held_amount
+
+
+class LedgerTransaction(models.Model):
+    """One business event (a top-up, an hour of usage…) as two or more balanced entries."""
+
+    public_id = PublicIdField(prefix="txn")
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    kind = models.CharField(max_length=20, choices=TransactionKind.choices)
+    memo = models.CharField(max_length=500, blank=True)
+    currency = models.CharField(max_length=3)
+    # sha256 of kind, currency and legs: a replayed key with other contents is a bug.
+    payload_hash = models.CharField(max_length=64)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes: ClassVar[list[models.Index]] = [models.Index(fields=["created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.kind} ({self.idempotency_key})"
+
+
+class LedgerEntry(models.Model):
+    transaction = models.ForeignKey(
+        LedgerTransaction, on_delete=models.PROTECT, related_name="entries"
+    )
+    # Indexed by the (account, account_seq) constraint.
+    account = models.ForeignKey(
+        LedgerAccount, on_delete=models.PROTECT, related_name="entries", db_index=False
+    )
+    amount = models.BigIntegerField(help_text="Micro-units; > 0 credits the account, < 0 debits.")
+    currency = models.CharField(max_length=3)
+    account_seq = models.BigIntegerField(help_text="1, 2, 3… per account, without gaps.")
+    balance_after = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "ledger entries"
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["account", "account_seq"], name="billing_entry_seq"),
+            models.CheckConstraint(condition=~Q(amount=0), name="billing_entry_amount_not_zero"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}#{self.account_seq} {self.amount:+d}"
+
+
+class Hold(models.Model):
+    """Money reserved on a wallet (e.g. a running deployment's next hour): not spendable."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        RELEASED = "released"
+
+    public_id = PublicIdField(prefix="hld")
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="holds")
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    amount = models.BigIntegerField()
+    # An opaque reference the caller understands, e.g. a deployment's public id.
+    subject = models.CharField(max_length=100, blank=True)
+    memo = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="billing_hold_not_negative"),
+        ]
+        indexes: ClassVar[list[models.Index]] = [models.Index(fields=["account", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.amount} ({self.status})"
+
+
+class CustomerBalance(Customer):
+    """A customer as the staff console's billing section shows it: balances, adjust action."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "customer balance"
+        permissions = (("adjust_balance", "Can credit or debit a customer's balance"),)

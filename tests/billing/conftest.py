@@ -1,0 +1,51 @@
+import pytest
+from django.core.management import call_command
+
+from billing import services
+from billing.models import SystemAccount, TransactionKind
+from billing.services import Line
+from tests.accounts.factories import UserFactory
+
+
+def ledger_assert_verified():
+    """Money tests end with this: `manage.py ledger_verify` passes (it raises otherwise)."""
+    call_command("ledger_verify", stdout=open("/dev/null", "w"))  # noqa: SIM115
+
+
+@pytest.fixture
+def ledger_verified(db):
+    """Use in a money test: after the test body, the ledger must verify."""
+    yield
+    ledger_assert_verified()
+
+
+@pytest.fixture
+def customer(db):
+    return UserFactory().customer
+
+
+@pytest.fixture
+def other_customer(db):
+    return UserFactory().customer
+
+
+def top_up(customer, micros, *, key=None):
+    """Credit the wallet as a card payment would."""
+    return services.ledger_post(
+        key=key or f"test:topup:{customer.public_id}:{micros}",
+        kind=TransactionKind.TOPUP,
+        memo="Card top-up",
+        lines=[
+            Line.wallet(customer, micros),
+            Line.system(SystemAccount.CLEARING_STRIPE_CARD, -micros),
+        ],
+    )
+
+
+def use(customer, micros, *, key):
+    return services.ledger_post(
+        key=key,
+        kind=TransactionKind.USAGE,
+        memo="GPU time",
+        lines=[Line.wallet(customer, -micros), Line.system(SystemAccount.REVENUE_COMPUTE, micros)],
+    )
