@@ -74,13 +74,15 @@ class AccountApi(APIView):
 
 
 class LoginSessionListApi(APIView):
+    pagination_class = CursorPagination  # spectacular documents the page from it
+
     @extend_schema(
         operation_id="account_sessions_list",
         summary="Where you are logged in",
         responses=LoginSessionOutput(many=True),
     )
     def get(self, request: Request) -> Response:
-        paginator = CursorPagination()
+        paginator = self.pagination_class()
         login_sessions = selectors.login_session_list(user=request_user(request))
         page = paginator.paginate_queryset(login_sessions, request, view=self)
         context = {"current_session_key": request.session.session_key}
@@ -125,12 +127,14 @@ class LoginSessionRevokeOthersApi(APIView):
 
 
 class SshKeyListCreateApi(APIView):
+    pagination_class = CursorPagination  # spectacular documents the page from it
+
     @extend_schema(
         operation_id="ssh_keys_list", summary="Your SSH keys", responses=SshKeyOutput(many=True)
     )
     def get(self, request: Request) -> Response:
         customer = selectors.customer_for_user(user=request_user(request))
-        paginator = CursorPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(
             selectors.ssh_key_list(customer=customer), request, view=self
         )
@@ -178,6 +182,8 @@ class SshKeyDetailApi(APIView):
 
 
 class ActivityListApi(APIView):
+    pagination_class = CursorPagination  # spectacular documents the page from it
+
     @extend_schema(
         operation_id="activity_list",
         summary="Your activity log, newest first",
@@ -193,6 +199,6 @@ class ActivityListApi(APIView):
             verb=filters.validated_data.get("verb"),
             object_id=filters.validated_data.get("object"),
         )
-        paginator = CursorPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(entries, request, view=self)
         return paginator.get_paginated_response(ActivityEntryOutput(page, many=True).data)

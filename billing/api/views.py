@@ -35,6 +35,8 @@ class BalanceApi(APIView):
 
 
 class WalletTransactionListApi(APIView):
+    pagination_class = WalletEntryPagination  # spectacular documents the page from it
+
     @extend_schema(
         operation_id="billing_transactions_list",
         summary="Money in and out of your balance, newest first",
@@ -47,7 +49,7 @@ class WalletTransactionListApi(APIView):
         entries = selectors.wallet_entry_list(
             customer=request_customer(request), **filters.validated_data
         )
-        paginator = WalletEntryPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(entries, request, view=self)
         return paginator.get_paginated_response(WalletTransactionOutput(page, many=True).data)
 

@@ -31,6 +31,8 @@ class DeploymentEventPagination(CursorPagination):
 
 
 class DeploymentListCreateApi(APIView):
+    pagination_class = CursorPagination  # spectacular documents the page from it
+
     @extend_schema(
         operation_id="deployments_list",
         summary="Your deployments, newest first",
@@ -43,7 +45,7 @@ class DeploymentListCreateApi(APIView):
         deployments = selectors.deployment_list(
             customer=request_customer(request), **filters.validated_data
         )
-        paginator = CursorPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(deployments, request, view=self)
         return paginator.get_paginated_response(DeploymentOutput(page, many=True).data)
 
@@ -100,6 +102,8 @@ class DeploymentDetailApi(APIView):
 
 
 class DeploymentEventListApi(APIView):
+    pagination_class = DeploymentEventPagination  # spectacular documents the page from it
+
     @extend_schema(
         operation_id="deployments_events_list",
         summary="The deployment's cloud events, oldest first",
@@ -110,7 +114,7 @@ class DeploymentEventListApi(APIView):
         deployment = selectors.deployment_get(
             customer=request_customer(request), public_id=deployment_id
         )
-        paginator = DeploymentEventPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(
             selectors.deployment_event_list(deployment=deployment), request, view=self
         )

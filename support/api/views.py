@@ -47,6 +47,7 @@ class MessagePagination(CursorPagination):
 
 
 class TicketListCreateApi(APIView):
+    pagination_class = CursorPagination  # spectacular documents the page from it
     parser_classes = [JSONParser, MultiPartParser]
 
     @extend_schema(
@@ -61,7 +62,7 @@ class TicketListCreateApi(APIView):
         tickets = selectors.ticket_list(
             customer=request_customer(request), **filters.validated_data
         )
-        paginator = CursorPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(tickets, request, view=self)
         return paginator.get_paginated_response(TicketOutput(page, many=True).data)
 
@@ -107,6 +108,7 @@ class TicketDetailApi(APIView):
 
 
 class TicketMessageListCreateApi(APIView):
+    pagination_class = MessagePagination  # spectacular documents the page from it
     parser_classes = [JSONParser, MultiPartParser]
 
     @extend_schema(
@@ -117,7 +119,7 @@ class TicketMessageListCreateApi(APIView):
     )
     def get(self, request: Request, ticket_id: str) -> Response:
         ticket = selectors.ticket_get(customer=request_customer(request), public_id=ticket_id)
-        paginator = MessagePagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(
             selectors.message_list_for_customer(ticket=ticket), request, view=self
         )
