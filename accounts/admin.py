@@ -17,6 +17,7 @@ from django.utils.timezone import localtime
 from accounts import services
 from accounts.models import ActivityEntry, Customer, LoginSession, SshKey, User
 from accounts.user_agents import user_agent_describe
+from cloudportal.admin import ReadOnlyAdminMixin
 
 
 class UserCreationAdminForm(UserCreationForm[User]):
@@ -67,7 +68,7 @@ class UserAdmin(DjangoUserAdmin):
             services.customer_create(user=obj)
 
 
-class CustomerSshKeyInline(admin.TabularInline[SshKey, Customer]):
+class CustomerSshKeyInline(ReadOnlyAdminMixin, admin.TabularInline[SshKey, Customer]):
     """The customer's keys, read-only: each links to its own page."""
 
     model = SshKey
@@ -77,15 +78,6 @@ class CustomerSshKeyInline(admin.TabularInline[SshKey, Customer]):
     fields = ("public_id", "name", "key_type", "bits", "fingerprint", "created_at")
     readonly_fields = fields
     ordering = ("name",)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Customer)

@@ -2,7 +2,6 @@
 change only through services, e.g. the "adjust balance" form on a customer balance."""
 
 from decimal import Decimal
-from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -26,20 +25,8 @@ from billing.models import (
 )
 from billing.money import micros_from_decimal
 from billing.templatetags.money import usd
+from cloudportal.admin import ReadOnlyAdminMixin
 from cloudportal.exceptions import DomainError
-
-
-class ReadOnlyAdminMixin:
-    """Nobody adds, changes or deletes ledger rows in the console."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(LedgerAccount)

@@ -13,24 +13,16 @@ from django.http import HttpRequest
 
 from accounts import admin as accounts_admin
 from accounts.models import Customer
+from cloudportal.admin import ReadOnlyAdminMixin
 from cloudportal.exceptions import DomainError
 from deployments import services
 from deployments.models import Deployment, DeploymentEvent, StatusChange
 
 
-class ReadOnlyInline(admin.TabularInline[Any, Deployment]):
+class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline[Any, Deployment]):
     extra = 0
     can_delete = False
     show_change_link = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Deployment | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Deployment | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Deployment | None = None) -> bool:
-        return False
 
 
 class StatusChangeInline(ReadOnlyInline):
@@ -205,7 +197,7 @@ class DeploymentAdmin(admin.ModelAdmin[Deployment]):
         )
 
 
-class CustomerDeploymentInline(admin.TabularInline[Deployment, Customer]):
+class CustomerDeploymentInline(ReadOnlyAdminMixin, admin.TabularInline[Deployment, Customer]):
     """The customer's deployments, newest first, read-only: each links to its own page."""
 
     model = Deployment
@@ -218,15 +210,6 @@ class CustomerDeploymentInline(admin.TabularInline[Deployment, Customer]):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Deployment]:
         return super().get_queryset(request).select_related("region", "instance_type")
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 # accounts sits below deployments and cannot know them: the customer's page gains its
