@@ -142,6 +142,31 @@ class ActivityVerb(models.TextChoices):
     DEPLOYMENT_CREATED = "deployment.created", "Deployment created"
     DEPLOYMENT_DELETED = "deployment.deleted", "Deployment deleted"
     BALANCE_ADJUSTED = "balance.adjusted", "Balance adjusted by staff"
+    # Phase 2: declared together so the apps that write them share one migration.
+    DEPLOYMENT_CREATE_DENIED = "deployment.create_denied", "Deployment refused (balance)"
+    DEPLOYMENT_STOPPED = "deployment.stopped", "Deployment stopped"
+    DEPLOYMENT_STARTED = "deployment.started", "Deployment started"
+    DEPLOYMENT_STOPPED_LOW_BALANCE = (
+        "deployment.stopped_low_balance",
+        "Deployment stopped (balance ran out)",
+    )
+    BALANCE_LOW = "balance.low", "Balance low"
+    TOPUP_CREATED = "topup.created", "Top-up started"
+    TOPUP_SUCCEEDED = "topup.succeeded", "Top-up paid"
+    TOPUP_REFUNDED = "topup.refunded", "Top-up refunded"
+    TOPUP_DISPUTED = "topup.disputed", "Top-up disputed"
+    TOPUP_NEEDS_REVIEW = "topup.needs_review", "Top-up needs review"
+    INVOICE_ISSUED = "invoice.issued", "Invoice issued"
+    CREDIT_NOTE_ISSUED = "credit_note.issued", "Credit note issued"
+    BILLING_DETAILS_UPDATED = "billing_details.updated", "Billing details updated"
+    API_KEY_CREATED = "api_key.created", "API key created"
+    API_KEY_REVOKED = "api_key.revoked", "API key revoked"
+    API_KEY_IP_REFUSED = "api_key.ip_refused", "API key refused (IP not allowed)"
+    API_KEY_CAP_REFUSED = "api_key.cap_refused", "API key refused (spend cap)"
+    TICKET_CREATED = "ticket.created", "Support ticket opened"
+    TICKET_REPLIED = "ticket.replied", "Support ticket reply"
+    TICKET_CLOSED = "ticket.closed", "Support ticket closed"
+    TICKET_REOPENED = "ticket.reopened", "Support ticket reopened"
 
 
 class ActivityEntry(models.Model):

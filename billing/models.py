@@ -208,6 +208,57 @@ class Hold(models.Model):
         return f"{self.public_id} {self.amount} ({self.status})"
 
 
+class UsageCharge(models.Model):
+    """What one subject (a deployment) used of one component in one 60-second UTC window.
+
+    Written by `billing.services.usage_charge_post` together with its ledger posting;
+    unique per (subject, component, window), so metering twice charges nothing twice.
+    Invoices are built from these rows (`subject` and `label` name the deployment as it
+    was; billing never imports deployments).
+    """
+
+    class Component(models.TextChoices):
+        COMPUTE = "compute", "Compute"
+        STORAGE = "storage", "Storage"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="usage_charges")
+    subject = models.CharField(max_length=40, help_text="The deployment's public id.")
+    label = models.CharField(max_length=200, blank=True, help_text="Its name when charged.")
+    component = models.CharField(max_length=10, choices=Component.choices)
+    window_start = models.DateTimeField(help_text="UTC, on a minute boundary.")
+    seconds = models.PositiveSmallIntegerField(help_text="Billed seconds in the window (≤ 60).")
+    quantity = models.DecimalField(
+        max_digits=12, decimal_places=3, default=1, help_text="Machines, or GB of storage."
+    )
+    rate = models.DecimalField(
+        max_digits=14, decimal_places=6, help_text="Price per unit-hour, as captured at create."
+    )
+    amount = models.BigIntegerField(help_text="Micro-units charged (cumulative rounding).")
+    currency = models.CharField(max_length=3, default=DEFAULT_CURRENCY)
+    transaction = models.ForeignKey(
+        LedgerTransaction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="usage_charges",
+        help_text="The posting; empty when the window rounds to nothing.",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                fields=["subject", "component", "window_start"], name="usage_charge_once"
+            ),
+        ]
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["customer", "window_start"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} {self.component} {self.window_start:%Y-%m-%d %H:%M} {self.amount}"
+
+
 class CustomerBalance(Customer):
     """A customer as the staff console's billing section shows it: balances, adjust action."""
 

@@ -6,6 +6,7 @@ The API other apps call (keyword-only, amounts in integer micro-units):
   balanced transaction exactly once per idempotency key and returns it.
 - `hold_place` / `hold_change` / `hold_release` reserve money on a wallet.
 - `wallet_adjust` is the staff "adjust balance" (credit or debit with a reason).
+- `usage_charge_post` charges one subject's use of one component in one window.
 
 Every amount is an int of micro-units; `billing.money` converts from Decimal.
 
@@ -19,6 +20,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import DatabaseError, connection, transaction
@@ -47,6 +50,7 @@ from billing.models import (
     LedgerTransaction,
     SystemAccount,
     TransactionKind,
+    UsageCharge,
     wallet_code,
 )
 from billing.money import micros_to_decimal
@@ -479,3 +483,76 @@ def wallet_adjust(
         extra={"customer_id": customer.public_id, "transaction": txn.public_id, "amount": amount},
     )
     return txn
+
+
+# --- Usage --------------------------------------------------------------------------------
+
+USAGE_REVENUE = {
+    UsageCharge.Component.COMPUTE: SystemAccount.REVENUE_COMPUTE,
+    UsageCharge.Component.STORAGE: SystemAccount.REVENUE_STORAGE,
+}
+
+
+def usage_key(*, subject: str, component: str, window_start: datetime) -> str:
+    """The ledger key of one usage charge: `usage:<subject>:<component>:<window epoch>`."""
+    return f"usage:{subject}:{component}:{int(window_start.timestamp())}"
+
+
+def usage_charge_post(
+    *,
+    customer: Customer,
+    subject: str,
+    label: str,
+    component: UsageCharge.Component | str,
+    window_start: datetime,
+    seconds: int,
+    rate: Decimal,
+    amount: int,
+    quantity: Decimal = Decimal(1),
+    currency: str = DEFAULT_CURRENCY,
+) -> UsageCharge:
+    """Charge the wallet `amount` micro-units for `subject`'s `component` in the window
+    starting at `window_start`, exactly once: a second call (a rerun, or another process
+    at the same moment) returns the charge that exists and posts nothing.
+
+    Usage already consumed may take the wallet below zero (the overdraw rule). An amount
+    of 0 records the charge without a posting.
+    """
+    component = UsageCharge.Component(component)
+    if type(amount) is not int or amount < 0:
+        raise LedgerTransactionInvalid("A usage amount is a non-negative integer of micro-units.")
+    with transaction.atomic():
+        txn = None
+        if amount:
+            txn = ledger_post(
+                key=usage_key(subject=subject, component=component, window_start=window_start),
+                kind=TransactionKind.USAGE,
+                memo=f"{label or subject}: {component.label.lower()}",
+                lines=[
+                    Line.wallet(customer, -amount),
+                    Line.system(USAGE_REVENUE[component], amount),
+                ],
+                currency=currency,
+                metadata={
+                    "subject": subject,
+                    "component": component.value,
+                    "window_start": window_start.isoformat(),
+                    "seconds": seconds,
+                },
+            )
+        charge, _ = UsageCharge.objects.get_or_create(
+            subject=subject,
+            component=component,
+            window_start=window_start,
+            defaults={
+                "customer": customer,
+                "label": label[:200],
+                "seconds": seconds,
+                "quantity": quantity,
+                "rate": rate,
+                "amount": amount,
+                "currency": currency,
+                "transaction": txn,
+            },
+        )
+    return charge

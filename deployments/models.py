@@ -20,17 +20,26 @@ class Status(models.TextChoices):
     DELETING = "DELETING"  # delete requested; the stack is going away
     DELETED = "DELETED"  # gone
     ERROR = "ERROR"  # the cloud would not delete it: staff must act
+    # Stop and start (issue 15): the server is removed and its volumes kept, then rebuilt.
+    STOPPING = "STOPPING"  # stop requested; compute billing has ended
+    STOPPED = "STOPPED"  # no server, no GPU; the disks remain and are billed as storage
+    STARTING = "STARTING"  # a new server is booting from the kept system volume
 
 
 class DesiredState(models.TextChoices):
     ACTIVE = "active"
+    STOPPED = "stopped"
     DELETED = "deleted"
 
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     Status.PENDING: frozenset({Status.PROVISIONING, Status.FAILED, Status.DELETING}),
     Status.PROVISIONING: frozenset({Status.ACTIVE, Status.FAILED, Status.DELETING}),
-    Status.ACTIVE: frozenset({Status.DELETING}),
+    Status.ACTIVE: frozenset({Status.DELETING, Status.STOPPING}),
+    Status.STOPPING: frozenset({Status.STOPPED, Status.DELETING}),
+    Status.STOPPED: frozenset({Status.STARTING, Status.DELETING}),
+    # A start the cloud has no capacity for ends STOPPED again, uncharged.
+    Status.STARTING: frozenset({Status.ACTIVE, Status.STOPPED, Status.DELETING}),
     Status.FAILED: frozenset({Status.DELETING}),
     Status.DELETING: frozenset({Status.DELETED, Status.ERROR}),
     Status.ERROR: frozenset({Status.DELETING, Status.DELETED}),

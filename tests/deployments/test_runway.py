@@ -1,0 +1,33 @@
+"""Runway: available balance ÷ what running and kept machines cost per hour."""
+
+from decimal import Decimal
+
+from billing import services as billing_services
+from billing.models import SystemAccount, TransactionKind
+from billing.services import Line
+from deployments.models import Deployment, Status
+from deployments.runway import customer_runway
+
+
+def test_running_costs_everything_stopped_costs_storage_deleted_costs_nothing(launch, customer):
+    billing_services.ledger_post(
+        key="test:runway",
+        kind=TransactionKind.TOPUP,
+        memo="top-up",
+        lines=[
+            Line.wallet(customer, 10_000_000),
+            Line.system(SystemAccount.CLEARING_STRIPE_CARD, -10_000_000),
+        ],
+    )
+    running, stopped, deleted = launch(), launch(name="b"), launch(name="c")
+    for deployment, status in ((running, Status.ACTIVE), (stopped, Status.STOPPED)):
+        Deployment.objects.filter(pk=deployment.pk).update(status=status)
+    Deployment.objects.filter(pk=deleted.pk).update(status=Status.DELETED)
+    runway = customer_runway(customer=customer)
+    expected = running.hourly_price + stopped.storage_hourly_price
+    assert runway.hourly_cost == int(expected * 1_000_000)
+    assert runway.hours == (Decimal(10) / expected).quantize(Decimal("0.01"), rounding="ROUND_DOWN")
+
+
+def test_nothing_running_is_an_endless_runway(customer, db):
+    assert customer_runway(customer=customer).hours is None
