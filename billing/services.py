@@ -31,6 +31,7 @@ from django.utils import timezone
 from accounts import services as accounts_services
 from accounts.activity import Actor
 from accounts.models import ActivityVerb, Customer
+from billing import signals
 from billing.exceptions import (
     AdjustmentInvalid,
     HoldNotActive,
@@ -135,7 +136,17 @@ def ledger_post(
         "ledger.posted",
         extra={"transaction": txn.public_id, "key": key, "kind": kind.value},
     )
+    for customer_id in {line.customer_id for line in lines if line.customer_id is not None}:
+        _wallet_changed_on_commit(customer_id=customer_id, currency=currency)
     return txn
+
+
+def _wallet_changed_on_commit(*, customer_id: int, currency: str) -> None:
+    transaction.on_commit(
+        lambda: signals.wallet_changed.send_robust(
+            sender=LedgerAccount, customer_id=customer_id, currency=currency
+        )
+    )
 
 
 # Raised by the database function `billing_ledger_post` (migration 0003), shortfall as DETAIL.
@@ -377,6 +388,7 @@ def hold_place(
         )
         wallet.held_amount += amount
         wallet.save(update_fields=["held_amount"])
+        _wallet_changed_on_commit(customer_id=customer.pk, currency=currency)
     logger.info("hold.placed", extra={"hold": hold.public_id, "amount": amount})
     return hold
 
@@ -401,6 +413,7 @@ def hold_change(*, hold: Hold, amount: int, allow_short: bool = False) -> Hold:
         locked.save(update_fields=["amount", "updated_at"])
         wallet.held_amount += growth
         wallet.save(update_fields=["held_amount"])
+        _hold_wallet_changed(wallet)
     logger.info("hold.changed", extra={"hold": locked.public_id, "amount": amount})
     return locked
 
@@ -417,8 +430,14 @@ def hold_release(*, hold: Hold) -> Hold:
         locked.save(update_fields=["status", "released_at", "updated_at"])
         wallet.held_amount -= locked.amount
         wallet.save(update_fields=["held_amount"])
+        _hold_wallet_changed(wallet)
     logger.info("hold.released", extra={"hold": locked.public_id})
     return locked
+
+
+def _hold_wallet_changed(wallet: LedgerAccount) -> None:
+    if wallet.customer_id is not None:
+        _wallet_changed_on_commit(customer_id=wallet.customer_id, currency=wallet.currency)
 
 
 def _hold_amount_check(amount: int) -> None:

@@ -64,3 +64,21 @@ def test_two_processes_at_once_charge_once(customer):
     assert errors == []
     assert UsageCharge.objects.count() == 1
     assert selectors.wallet_balance(customer=customer).posted == -41_667
+
+
+def test_a_posting_tells_listeners_after_commit(customer, django_capture_on_commit_callbacks):
+    from billing.signals import wallet_changed
+
+    heard = []
+
+    def receiver(**kwargs):
+        heard.append((kwargs["customer_id"], kwargs["currency"]))
+
+    wallet_changed.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            charge(customer)
+            assert heard == []
+        assert heard == [(customer.pk, "USD")]
+    finally:
+        wallet_changed.disconnect(receiver)
