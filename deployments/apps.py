@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class DeploymentsConfig(AppConfig):
     name = "deployments"
     verbose_name = "Deployments"
+
+    def ready(self) -> None:
+        # Billing prices a runway without importing deployments: it asks what we register.
+        from billing.runway import hourly_cost_provider_register
+        from deployments.runway import customer_hourly_cost
+
+        hourly_cost_provider_register(customer_hourly_cost)

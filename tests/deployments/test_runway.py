@@ -1,12 +1,13 @@
-"""Runway: available balance ÷ what running and kept machines cost per hour."""
+"""Runway: available balance ÷ what running and kept machines cost per hour (deployments
+tells billing through the registered hourly-cost provider)."""
 
 from decimal import Decimal
 
 from billing import services as billing_services
 from billing.models import SystemAccount, TransactionKind
+from billing.runway import wallet_runway
 from billing.services import Line
 from deployments.models import Deployment, Status
-from deployments.runway import customer_runway
 
 
 def test_running_costs_everything_stopped_costs_storage_deleted_costs_nothing(launch, customer):
@@ -23,11 +24,11 @@ def test_running_costs_everything_stopped_costs_storage_deleted_costs_nothing(la
     for deployment, status in ((running, Status.ACTIVE), (stopped, Status.STOPPED)):
         Deployment.objects.filter(pk=deployment.pk).update(status=status)
     Deployment.objects.filter(pk=deleted.pk).update(status=Status.DELETED)
-    runway = customer_runway(customer=customer)
+    runway = wallet_runway(customer=customer)
     expected = running.hourly_price + stopped.storage_hourly_price
     assert runway.hourly_cost == int(expected * 1_000_000)
     assert runway.hours == (Decimal(10) / expected).quantize(Decimal("0.01"), rounding="ROUND_DOWN")
 
 
 def test_nothing_running_is_an_endless_runway(customer, db):
-    assert customer_runway(customer=customer).hours is None
+    assert wallet_runway(customer=customer).hours is None
