@@ -192,8 +192,16 @@ class TicketAdmin(admin.ModelAdmin[Ticket]):
                 reverse("admin:support_ticket_changelist") + f"?q={customer.public_id}",
                 "tickets",
             ),
+            (reverse("admin:billing_customerbalance_change", args=[customer.pk]), "balance"),
+            (
+                reverse("admin:billing_ledgerentry_changelist") + f"?q={customer.public_id}",
+                "ledger",
+            ),
+            (
+                reverse("admin:accounts_activityentry_changelist") + f"?q={customer.public_id}",
+                "activity",
+            ),
         ]
-        # The ledger and activity log (billing) link here once they are in the console.
         return format_html(
             "{} <code>{}</code> · {}",
             customer.user.email,

@@ -17,7 +17,9 @@ from django.db import transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
-from accounts.models import Customer, User
+from accounts import services as accounts_services
+from accounts.activity import Actor as ActivityActor
+from accounts.models import ActivityVerb, Customer, User
 from cloudportal.ids import new_public_id
 from deployments import selectors as deployment_selectors
 from deployments.models import Deployment
@@ -57,9 +59,33 @@ class Notification:
     AUTO_CLOSED = "auto_closed"  # customer; id of the ticket
 
 
+# What each support action is called in the customer's activity log.
+_ACTIVITY_VERBS = {
+    "ticket.created": ActivityVerb.TICKET_CREATED,
+    "ticket.replied": ActivityVerb.TICKET_REPLIED,
+    "ticket.answered": ActivityVerb.TICKET_REPLIED,
+    "ticket.closed": ActivityVerb.TICKET_CLOSED,
+    "ticket.auto_closed": ActivityVerb.TICKET_CLOSED,
+    "ticket.reopened": ActivityVerb.TICKET_REOPENED,
+}
+
+
 def _activity(*, verb: str, ticket: Ticket, actor: str, user: User | None, **fields: Any) -> None:
-    """One entry per action that matters. The activity log (billing) is not built yet, so
-    the entry is a structured log event with the fields that log will take."""
+    """One activity entry per action that matters (in the action's transaction), and a log
+    event with the ticket's own, finer verb (`ticket.answered`, `ticket.auto_closed`)."""
+    if actor == Actor.STAFF and user is not None:
+        who = ActivityActor.staff(user)
+    elif actor == Actor.CUSTOMER and user is not None:
+        who = ActivityActor.user(user)
+    else:
+        who = ActivityActor.system()
+    accounts_services.activity_record(
+        customer=ticket.customer,
+        verb=_ACTIVITY_VERBS[verb],
+        actor=who,
+        object_id=ticket.public_id,
+        data={"event": verb, **{k: v for k, v in fields.items() if v is not None}},
+    )
     logger.info(
         "support.activity",
         extra={

@@ -239,6 +239,9 @@ def test_a_ticket_links_to_the_customer_and_their_deployments(
 
     assert f'href="/admin/accounts/customer/{customer.pk}/change/"' in console
     assert f'href="/admin/deployments/deployment/?q={customer.public_id}"' in console
+    assert f'href="/admin/billing/customerbalance/{customer.pk}/change/"' in console
+    assert f'href="/admin/billing/ledgerentry/?q={customer.public_id}"' in console
+    assert f'href="/admin/accounts/activityentry/?q={customer.public_id}"' in console
     assert f'href="/admin/deployments/deployment/{deployment.pk}/change/"' in console
 
 

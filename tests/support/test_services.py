@@ -8,6 +8,7 @@ import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from accounts.models import ActivityEntry
 from support import services
 from support.exceptions import (
     AttachmentRejected,
@@ -112,6 +113,19 @@ def test_the_whole_thread_moves_the_status_and_mails_the_right_people(
         ("customer", "550.54"),
     ]
     assert len(mailoutbox) == 3
+    # The customer's activity log tells the same story, each step by the one who did it.
+    assert list(
+        ActivityEntry.objects.filter(object_id=ticket.public_id)
+        .order_by("id")
+        .values_list("verb", "actor_kind", "actor_label", "data__event")
+    ) == [
+        ("ticket.created", "user", customer.user.email, "ticket.created"),
+        ("ticket.replied", "staff", staff.email, "ticket.answered"),
+        ("ticket.replied", "user", customer.user.email, "ticket.replied"),
+        ("ticket.closed", "user", customer.user.email, "ticket.closed"),
+        ("ticket.reopened", "user", customer.user.email, "ticket.reopened"),
+    ]
+    assert {entry.customer_id for entry in ActivityEntry.objects.all()} == {customer.pk}
 
 
 def test_a_customer_reply_to_a_new_ticket_keeps_it_open(customer):

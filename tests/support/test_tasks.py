@@ -7,6 +7,7 @@ import time_machine
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
+from accounts.models import ActivityEntry
 from cloudportal.celery import app
 from cloudportal.schedules import PERIODIC_TASKS
 from support import services
@@ -36,6 +37,8 @@ def test_the_auto_close_task_closes_what_is_due(customer, staff):
 
     ticket.refresh_from_db()
     assert ticket.status == Status.CLOSED
+    closed = ActivityEntry.objects.get(object_id=ticket.public_id, verb="ticket.closed")
+    assert (closed.actor_kind, closed.data["event"]) == ("system", "ticket.auto_closed")
 
 
 def test_the_email_task_sends_one_notification(customer, mailoutbox):
