@@ -6,11 +6,13 @@ from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from cloudportal import health, views
+from cloudportal.api.postman import PostmanCollectionApi
 from cloudportal.api.views import ApiNotFoundApi, ApiRootApi
 
 api_v1_patterns: list[URLPattern | URLResolver] = [
     path("", ApiRootApi.as_view(), name="root"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("postman.json", PostmanCollectionApi.as_view(), name="postman"),
     path("", include("accounts.api.urls")),
     path("", include("deployments.api.urls")),
     path("", include("support.api.urls")),

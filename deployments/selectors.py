@@ -1,12 +1,16 @@
 """Reads of deployments: the customer's (scoped to them, joined for the API) and the worker's."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
-from accounts.models import Customer
+from accounts.models import ApiKey, Customer
+from billing import selectors as billing_selectors
 from deployments.models import LIVE_STATUSES, TRANSITIONS, Deployment, DeploymentEvent, Status
 
 
@@ -95,3 +99,24 @@ def deployments_created_resources(*, deployment_ids: list[int]) -> dict[int, fro
     ):
         created.setdefault(deployment_id, set()).add(resource_name)
     return {deployment_id: frozenset(names) for deployment_id, names in created.items()}
+
+
+def month_start(now: datetime | None = None) -> datetime:
+    """The start of the current UTC month, where spend caps start again."""
+    now = (now or timezone.now()).astimezone(UTC)
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def api_keys_month_spend(api_keys: Sequence[ApiKey]) -> dict[int, int]:
+    """Micro-units charged this UTC month for the deployments each key created."""
+    spend: dict[int, int] = {}
+    since = month_start()
+    for api_key in api_keys:
+        created = Deployment.objects.filter(created_by_key=api_key).values_list(
+            "public_id", flat=True
+        )
+        amounts = billing_selectors.usage_amount_by_subject(
+            customer=api_key.customer, subjects=created, since=since
+        )
+        spend[api_key.pk] = sum(amounts.values())
+    return spend

@@ -8,8 +8,11 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
+from cloudportal.api.scopes import PUBLIC, scopes
+
 
 class ApiRootApi(APIView):
+    api_key_scopes = scopes(read=PUBLIC, write=PUBLIC)
     permission_classes = [AllowAny]
 
     @extend_schema(
