@@ -3,6 +3,7 @@
 from typing import Any
 
 from rest_framework.request import Request
+from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 
@@ -10,6 +11,11 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
     """Each key has its own budget, so one runaway script does not starve the others."""
 
     scope = "api_key"
+
+    def get_rate(self) -> str | None:
+        # Read when used, not when DRF's settings were first loaded, so a change applies.
+        rate: str | None = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        return rate
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         key_id = getattr(request.auth, "public_id", None)

@@ -1,6 +1,7 @@
 """API views owned by the plumbing itself: the root and the unknown-route fall-through."""
 
 from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework import exceptions, serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -50,3 +51,9 @@ class ApiNotFoundApi(APIView):
         raise exceptions.NotFound(f"There is no API endpoint at {request.path}.")
 
     get = post = put = patch = delete = head = options = dispatch_not_found
+
+
+class ApiSchemaApi(SpectacularAPIView):
+    """The OpenAPI document; public, like the documentation pages."""
+
+    api_key_scopes = scopes(read=PUBLIC, write=PUBLIC)
