@@ -65,7 +65,7 @@ def _request_item(
 ) -> dict[str, Any]:
     segments = [
         f":{segment[1:-1]}" if segment.startswith("{") else segment
-        for segment in path.strip("/").split("/")
+        for segment in path.lstrip("/").split("/")
     ]
     parameters = operation.get("parameters", [])
     query = [
