@@ -14,8 +14,8 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
 
     def get_rate(self) -> str | None:
         # Read when used, not when DRF's settings were first loaded, so a change applies.
-        rate: str | None = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
-        return rate
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        return str(rate) if rate is not None else None
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         key_id = getattr(request.auth, "public_id", None)
