@@ -38,17 +38,24 @@ def _authenticate(secret: str, ip: str | None) -> ApiKey | None:
 
 
 class ApiKeyWebsocketMiddleware:
-    """Inside Channels' AuthMiddlewareStack, so a key's user replaces the session's."""
+    """Routes an upgrade request that presents a key straight to the routes, as that key's
+    user; everything else goes through `browsers` (origin check, session cookie).
 
-    def __init__(self, inner: Asgi) -> None:
-        self.inner = inner
+    A bearer request needs no origin check: a browser cannot set that header, so a request
+    carrying one cannot be a cross-site hijack of someone's cookies.
+    """
+
+    def __init__(self, routes: Asgi, *, browsers: Asgi) -> None:
+        self.routes = routes
+        self.browsers = browsers
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         secret = _bearer(scope) if scope.get("type") == "websocket" else None
-        if secret is not None:
-            api_key = await _authenticate(secret, client_ip_from_scope(scope))
-            scope = dict(scope)
-            scope["api_key"] = api_key
-            scope["user"] = api_key.customer.user if api_key is not None else AnonymousUser()
-            scope.pop("session", None)  # no session-revoke group for a key's socket
-        await self.inner(scope, receive, send)
+        if secret is None:
+            await self.browsers(scope, receive, send)
+            return
+        api_key = await _authenticate(secret, client_ip_from_scope(scope))
+        scope = dict(scope)
+        scope["api_key"] = api_key
+        scope["user"] = api_key.customer.user if api_key is not None else AnonymousUser()
+        await self.routes(scope, receive, send)

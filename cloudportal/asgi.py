@@ -19,8 +19,12 @@ from cloudportal.routing import websocket_urlpatterns  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_application,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(ApiKeyWebsocketMiddleware(URLRouter(websocket_urlpatterns)))
+        # API clients with a bearer key, or browsers (origin-checked, session cookie).
+        "websocket": ApiKeyWebsocketMiddleware(
+            URLRouter(websocket_urlpatterns),
+            browsers=AllowedHostsOriginValidator(
+                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            ),
         ),
     }
 )
