@@ -331,3 +331,22 @@ def test_keys_page_creates_a_key_shows_the_secret_once_and_revokes(customer):
     api_key.refresh_from_db()
     assert api_key.revoked_at is not None
     assert "revoked" in browser.get("/accounts/api-keys/").content.decode()
+
+
+def test_a_key_sees_only_its_own_customers_objects(customer, anonymous):
+    from tests.accounts.factories import SshKeyFactory
+
+    others = SshKeyFactory(customer=VerifiedUserFactory().customer)
+    mine = SshKeyFactory(customer=customer)
+    _, secret = api_key_for(customer, scopes=[Scope.SSH_KEYS_READ, Scope.SSH_KEYS_WRITE])
+
+    assert (
+        anonymous.get(f"/api/v1/ssh-keys/{others.public_id}", **bearer(secret)).status_code == 404
+    )
+    assert (
+        anonymous.delete(f"/api/v1/ssh-keys/{others.public_id}", **bearer(secret)).status_code
+        == 404
+    )
+    listed = anonymous.get("/api/v1/ssh-keys", **bearer(secret)).json()["results"]
+    assert [item["id"] for item in listed] == [mine.public_id]
+    others.refresh_from_db()  # still there
