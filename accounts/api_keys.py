@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import Http404
@@ -33,6 +34,7 @@ LOOKUP_LENGTH = 16
 MAX_ALLOWED_NETWORKS = 50
 # Writing last-used on every request would make each one a write; once a minute is plenty.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+IP_REFUSED_LOG_SECONDS = 60
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -120,12 +122,15 @@ def api_key_authenticate(*, secret: str, ip: str | None) -> ApiKey:
     if not api_key.customer.user.is_active:
         raise ApiKeyRefusal("inactive", api_key)
     if not ip_allowed(allowed=api_key.allowed_ips, ip=ip):
-        activity_record(
-            customer=api_key.customer,
-            verb=ActivityVerb.API_KEY_IP_REFUSED,
-            actor=Actor.api_key(api_key, ip_address=ip),
-            object_id=api_key.public_id,
-        )
+        # Refused requests are never throttled (authentication fails first): one entry per
+        # key and address a minute keeps a hammering client from flooding the log.
+        if cache.add(f"api_key.ip_refused:{api_key.pk}:{ip}", 1, IP_REFUSED_LOG_SECONDS):
+            activity_record(
+                customer=api_key.customer,
+                verb=ActivityVerb.API_KEY_IP_REFUSED,
+                actor=Actor.api_key(api_key, ip_address=ip),
+                object_id=api_key.public_id,
+            )
         logger.warning(
             "api_key.ip_refused", extra={"api_key_id": api_key.public_id, "ip_address": ip}
         )

@@ -103,6 +103,10 @@ def ssh_key_delete_page(request: HttpRequest, ssh_key_id: str) -> HttpResponse:
     )
 
 
+def _units(micros: int | None) -> Decimal | None:
+    return None if micros is None else Decimal(micros) / 1_000_000
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def api_keys_page(request: HttpRequest) -> HttpResponse:
@@ -144,7 +148,16 @@ def api_keys_page(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "created": created,
-            "api_keys": [(key, Decimal(spend.get(key.pk, 0)) / 1_000_000) for key in keys],
+            "api_keys": [
+                (
+                    key,
+                    Decimal(spend.get(key.pk, 0)) / 1_000_000,
+                    None
+                    if key.monthly_spend_cap is None
+                    else Decimal(key.monthly_spend_cap) / 1_000_000,
+                )
+                for key in keys
+            ],
             "now": timezone.now(),
             "email_verified": selectors.email_is_verified(user=user),
             "section": "api-keys",

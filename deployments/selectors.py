@@ -109,14 +109,19 @@ def month_start(now: datetime | None = None) -> datetime:
 
 def api_keys_month_spend(api_keys: Sequence[ApiKey]) -> dict[int, int]:
     """Micro-units charged this UTC month for the deployments each key created."""
-    spend: dict[int, int] = {}
-    since = month_start()
-    for api_key in api_keys:
-        created = Deployment.objects.filter(created_by_key=api_key).values_list(
-            "public_id", flat=True
+    spend = {api_key.pk: 0 for api_key in api_keys}
+    customers = {api_key.customer_id: api_key.customer for api_key in api_keys}
+    for customer in customers.values():
+        key_of = dict(
+            Deployment.objects.filter(
+                customer=customer, created_by_key__in=list(api_keys)
+            ).values_list("public_id", "created_by_key_id")
         )
+        if not key_of:
+            continue
         amounts = billing_selectors.usage_amount_by_subject(
-            customer=api_key.customer, subjects=created, since=since
+            customer=customer, subjects=list(key_of), since=month_start()
         )
-        spend[api_key.pk] = sum(amounts.values())
+        for subject, amount in amounts.items():
+            spend[key_of[subject]] += amount
     return spend

@@ -325,7 +325,7 @@ def test_keys_page_creates_a_key_shows_the_secret_once_and_revokes(customer):
     assert api_key.monthly_spend_cap == 25_000_000
     again = browser.get("/accounts/api-keys/").content.decode()
     assert secret[16:] not in again
-    assert "0.00 USD of 25 USD" in again
+    assert "0.00 USD of 25.00 USD" in again
 
     browser.post(f"/accounts/api-keys/{api_key.public_id}/revoke/")
     api_key.refresh_from_db()
@@ -350,3 +350,17 @@ def test_a_key_sees_only_its_own_customers_objects(customer, anonymous):
     listed = anonymous.get("/api/v1/ssh-keys", **bearer(secret)).json()["results"]
     assert [item["id"] for item in listed] == [mine.public_id]
     others.refresh_from_db()  # still there
+
+
+def test_a_refused_address_hammering_a_key_is_logged_once_a_minute(customer, anonymous):
+    api_key, secret = api_key_for(customer, allowed_ips=["203.0.113.0/24"])
+    start = timezone.now()
+
+    for _ in range(3):
+        response = anonymous.get("/api/v1/ssh-keys", REMOTE_ADDR="198.51.100.1", **bearer(secret))
+        assert response.status_code == 403
+    anonymous.get("/api/v1/ssh-keys", REMOTE_ADDR="198.51.100.2", **bearer(secret))
+
+    entries = ActivityEntry.objects.filter(verb=ActivityVerb.API_KEY_IP_REFUSED)
+    assert sorted(entry.ip_address for entry in entries) == ["198.51.100.1", "198.51.100.2"]
+    assert all(entry.created_at >= start for entry in entries)
