@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from django.http import HttpRequest
 from rest_framework.request import Request
 
-from accounts.models import ActivityEntry, User
+from accounts.models import ActivityEntry, ApiKey, User
+from cloudportal.client_ip import client_ip
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,8 @@ class Actor:
     label: str
     user_id: int | None = None
     ip_address: str | None = None
+    # The key that authenticated the request, so services can act on it (the spend cap).
+    api_key_id: int | None = None
 
     @classmethod
     def user(cls, user: User, *, ip_address: str | None = None) -> "Actor":
@@ -26,28 +29,30 @@ class Actor:
         return cls(kind=kind, label=user.email, user_id=user.pk, ip_address=ip_address)
 
     @classmethod
+    def api_key(cls, api_key: ApiKey, *, ip_address: str | None = None) -> "Actor":
+        return cls(
+            kind=ActivityEntry.ActorKind.API_KEY,
+            label=api_key.public_id,
+            user_id=api_key.customer.user_id,
+            ip_address=ip_address,
+            api_key_id=api_key.pk,
+        )
+
+    @classmethod
     def system(cls) -> "Actor":
         return cls(kind=ActivityEntry.ActorKind.SYSTEM, label="system")
 
 
-def client_ip(request: HttpRequest | Request) -> str | None:
-    # Behind a proxy, configure it to set REMOTE_ADDR (uvicorn --proxy-headers does).
-    return request.META.get("REMOTE_ADDR") or None
+__all__ = ["Actor", "actor_from_request", "client_ip"]
 
 
 def actor_from_request(request: HttpRequest | Request) -> Actor:
     """The signed-in person (or API key, when one authenticated the request) and their IP."""
     ip_address = client_ip(request)
     key = getattr(request, "auth", None)
-    key_id = getattr(key, "public_id", None)
+    if isinstance(key, ApiKey):
+        return Actor.api_key(key, ip_address=ip_address)
     user = request.user
-    if isinstance(key_id, str) and key_id.startswith("key_"):
-        return Actor(
-            kind=ActivityEntry.ActorKind.API_KEY,
-            label=key_id,
-            user_id=user.pk if isinstance(user, User) else None,
-            ip_address=ip_address,
-        )
     if isinstance(user, User):
         return Actor.user(user, ip_address=ip_address)
     return Actor(kind=ActivityEntry.ActorKind.SYSTEM, label="anonymous", ip_address=ip_address)

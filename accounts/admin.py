@@ -15,7 +15,9 @@ from django.utils.safestring import SafeString
 from django.utils.timezone import localtime
 
 from accounts import services
-from accounts.models import ActivityEntry, Customer, LoginSession, SshKey, User
+from accounts.activity import Actor, client_ip
+from accounts.api_keys import api_key_revoke
+from accounts.models import ActivityEntry, ApiKey, Customer, LoginSession, SshKey, User
 from accounts.user_agents import user_agent_describe
 from cloudportal.admin import ReadOnlyAdminMixin
 
@@ -189,6 +191,55 @@ class SshKeyAdmin(admin.ModelAdmin[SshKey]):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # keys are added by their owner, who must hold the private half
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
+    list_display = (
+        "public_id",
+        "name",
+        "customer",
+        "created_at",
+        "last_used_at",
+        "last_used_ip",
+        "expires_at",
+        "revoked_at",
+    )
+    search_fields = ("public_id", "name", "lookup", "customer__public_id", "customer__user__email")
+    list_select_related = ("customer__user",)
+    readonly_fields = (
+        "public_id",
+        "customer",
+        "created_by",
+        "name",
+        "scopes",
+        "allowed_ips",
+        "expires_at",
+        "monthly_spend_cap",
+        "lookup",
+        "created_at",
+        "last_used_at",
+        "last_used_ip",
+        "revoked_at",
+    )
+    exclude = ("secret_hash",)
+    actions = ("revoke_keys",)
+
+    @admin.action(description="Revoke the selected API keys")
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        assert isinstance(request.user, User)
+        actor = Actor.staff(request.user, ip_address=client_ip(request))
+        revoked = 0
+        for api_key in queryset.filter(revoked_at__isnull=True).order_by("id"):
+            api_key_revoke(api_key=api_key, actor=actor)
+            revoked += 1
+        self.message_user(request, f"Revoked {revoked} API key(s).", messages.SUCCESS)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a key's secret is shown once, to its owner
+
+    def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
+        return False  # revoke instead: the record stays for the activity log
 
 
 @admin.register(ActivityEntry)

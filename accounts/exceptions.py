@@ -41,3 +41,18 @@ class TimeZoneUnknown(DomainError):
     def __init__(self, value: str) -> None:
         message = f"'{value}' is not a time zone name such as Europe/Berlin or UTC."
         super().__init__(message, errors={"time_zone": [message]})
+
+
+class ApiKeyInvalid(DomainError):
+    code = "api_key_invalid"
+    status = 400
+    title = "Invalid API key settings"
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message, errors={field: [message]})
+
+
+class ApiKeyRevoked(DomainError):
+    code = "api_key_revoked"
+    status = 409
+    title = "API key already revoked"

@@ -131,6 +131,41 @@ class SshKey(models.Model):
         return f"{self.name} {self.fingerprint}"
 
 
+class ApiKey(models.Model):
+    """A secret an API client sends as `Authorization: Bearer cpk_…`, limited by scopes.
+
+    Only the SHA-256 of the secret is kept (the secret is 256 random bits, so a fast hash
+    is enough), found by its first characters (`lookup`), compared in constant time.
+    """
+
+    public_id = PublicIdField(prefix="key")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="api_keys")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    name = models.CharField(max_length=100)
+    scopes = models.JSONField(default=list, help_text="cloudportal.api.scopes.Scope values.")
+    allowed_ips = models.JSONField(
+        default=list, blank=True, help_text="IPv4/IPv6 networks (CIDR); empty allows any address."
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    monthly_spend_cap = models.BigIntegerField(
+        null=True, blank=True, help_text="Micro-units per UTC month; empty: no cap."
+    )
+    lookup = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes: ClassVar[list[models.Index]] = [models.Index(fields=["customer", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} ({self.name})"
+
+
 class ActivityVerb(models.TextChoices):
     """Stable verbs: part of the API. Add new ones; never rename one."""
 

@@ -14,6 +14,8 @@ urlpatterns = [
     path("ssh-keys/", views.ssh_keys_page, name="ssh-keys"),
     path("ssh-keys/<str:ssh_key_id>/delete/", views.ssh_key_delete_page, name="ssh-key-delete"),
     path("sessions/", views.sessions_page, name="sessions"),
+    path("api-keys/", views.api_keys_page, name="api-keys"),
+    path("api-keys/<str:api_key_id>/revoke/", views.api_key_revoke_page, name="api-key-revoke"),
     path("activity/", views.activity_page, name="activity"),
     path(
         "sessions/revoke-others/", views.sessions_revoke_others_page, name="sessions-revoke-others"

@@ -2,6 +2,8 @@
 of them extended here to say what happened (a resend held back, a link already used)."""
 
 import math
+from datetime import UTC, datetime, time
+from decimal import Decimal
 from typing import Any
 
 from allauth.account import views as allauth_views
@@ -16,10 +18,10 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import allauth, selectors, services
+from accounts import allauth, api_keys, selectors, services
 from accounts.activity import actor_from_request
 from accounts.exceptions import EmailUnverified
-from accounts.forms import CustomerSettingsForm, SshKeyForm
+from accounts.forms import ApiKeyForm, CustomerSettingsForm, SshKeyForm
 from accounts.models import ActivityVerb, User
 from accounts.user_agents import user_agent_describe
 from cloudportal.exceptions import DomainError
@@ -98,6 +100,83 @@ def ssh_key_delete_page(request: HttpRequest, ssh_key_id: str) -> HttpResponse:
         return redirect("accounts:ssh-keys")
     return render(
         request, "accounts/ssh_key_delete.html", {"ssh_key": ssh_key, "section": "ssh-keys"}
+    )
+
+
+def _units(micros: int | None) -> Decimal | None:
+    return None if micros is None else Decimal(micros) / 1_000_000
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_keys_page(request: HttpRequest) -> HttpResponse:
+    user = page_user(request)
+    customer = selectors.customer_for_user(user=user)
+    form = ApiKeyForm(request.POST or None)
+    created = None
+    if request.method == "POST" and form.is_valid():
+        expires_on = form.cleaned_data["expires_on"]
+        cap = form.cleaned_data["monthly_spend_cap"]
+        try:
+            created = api_keys.api_key_create(
+                customer=customer,
+                name=form.cleaned_data["name"],
+                scopes=form.cleaned_data["scopes"],
+                allowed_ips=form.cleaned_allowed_ips(),
+                expires_at=(
+                    datetime.combine(expires_on, time.min, tzinfo=UTC) if expires_on else None
+                ),
+                monthly_spend_cap=None if cap is None else int(cap * 1_000_000),
+                created_by=user,
+                actor=actor_from_request(request),
+            )
+        except EmailUnverified as error:
+            form.add_error(None, error.detail)
+        except DomainError as error:
+            for field, field_errors in (error.errors or {"__all__": [error.detail]}).items():
+                for message in field_errors:
+                    form.add_error(field if field in form.fields else None, message)
+        else:
+            # Rendered, not redirected: the secret is shown once and never put in the
+            # session (where a flash message would keep it).
+            form = ApiKeyForm()
+    keys = list(api_keys.api_key_list(customer=customer))
+    spend = api_keys.api_keys_month_spend(api_keys=keys)
+    return render(
+        request,
+        "accounts/api_keys.html",
+        {
+            "form": form,
+            "created": created,
+            "api_keys": [
+                (
+                    key,
+                    Decimal(spend.get(key.pk, 0)) / 1_000_000,
+                    None
+                    if key.monthly_spend_cap is None
+                    else Decimal(key.monthly_spend_cap) / 1_000_000,
+                )
+                for key in keys
+            ],
+            "now": timezone.now(),
+            "email_verified": selectors.email_is_verified(user=user),
+            "section": "api-keys",
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_key_revoke_page(request: HttpRequest, api_key_id: str) -> HttpResponse:
+    customer = selectors.customer_for_user(user=page_user(request))
+    api_key = api_keys.api_key_get(customer=customer, public_id=api_key_id)
+    if request.method == "POST":
+        if api_key.revoked_at is None:
+            api_keys.api_key_revoke(api_key=api_key, actor=actor_from_request(request))
+        messages.success(request, f"API key '{api_key.name}' revoked.")
+        return redirect("accounts:api-keys")
+    return render(
+        request, "accounts/api_key_revoke.html", {"api_key": api_key, "section": "api-keys"}
     )
 
 

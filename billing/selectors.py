@@ -1,5 +1,6 @@
 """Every read of the ledger, already scoped to its owner."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,6 +17,7 @@ from billing.models import (
     LedgerEntry,
     LedgerTransaction,
     SystemAccount,
+    UsageCharge,
 )
 
 
@@ -193,3 +195,15 @@ def ledger_verify() -> LedgerReport:
         entries=LedgerEntry.objects.count(),
         problems=problems,
     )
+
+
+def usage_amount_by_subject(
+    *, customer: Customer, subjects: Iterable[str], since: datetime
+) -> dict[str, int]:
+    """Micro-units charged per subject for windows starting at or after `since`."""
+    rows = (
+        UsageCharge.objects.filter(customer=customer, subject__in=subjects, window_start__gte=since)
+        .values("subject")
+        .annotate(total=Sum("amount"))
+    )
+    return {row["subject"]: int(row["total"] or 0) for row in rows}

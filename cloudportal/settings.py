@@ -276,27 +276,35 @@ SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 X_FRAME_OPTIONS = "DENY"
+# How many proxies in front of the portal append to X-Forwarded-For (cloudportal/client_ip.py);
+# 0 reads the socket's address only, so a client cannot choose its own IP.
+TRUSTED_PROXY_HOPS: int = env.int("TRUSTED_PROXY_HOPS", default=0)
+if TRUSTED_PROXY_HOPS < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_HOPS is a number of proxies: 0 or more.")
 
 # --- API: DRF and drf-spectacular ---------------------------------------------------
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        # Pluggable: API keys join this list in their own issue.
         "cloudportal.api.authentication.SessionAuthentication",
+        # `Authorization: Bearer cpk_…`; scopes per view in cloudportal/api/scopes.py.
+        "accounts.api.authentication.ApiKeyAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "cloudportal.api.pagination.CursorPagination",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "cloudportal.api.schema.PortalAutoSchema",
     "EXCEPTION_HANDLER": "cloudportal.api.problems.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",
+        "cloudportal.api.throttling.ApiKeyRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("API_THROTTLE_ANON", default="100/min"),
         "user": env.str("API_THROTTLE_USER", default="1000/min"),
+        "api_key": env.str("API_THROTTLE_API_KEY", default="600/min"),
     },
     "PAGE_SIZE": 50,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -310,7 +318,12 @@ SPECTACULAR_SETTINGS = {
         "Sign-up, login, logout, email verification, password reset and change are "
         "django-allauth's headless API under `/_allauth/browser/v1/`: see "
         "[its reference](/api/auth-docs/) ([OpenAPI JSON](/_allauth/openapi.json)).\n\n"
-        "Live updates of deployments: the [WebSocket API](/api/websocket/) at `/ws/v1/`."
+        "Live updates of deployments: the [WebSocket API](/api/websocket/) at `/ws/v1/`.\n\n"
+        "Two ways in: the browser's session cookie (with CSRF), or an API key from the API "
+        "keys page as `Authorization: Bearer cpk_…`; each operation names the key scope it "
+        "needs, and the ones without the bearer scheme are for browser sessions only. "
+        "A [Postman collection](/api/v1/postman.json) of every operation, with `baseUrl` and "
+        "`apiKey` variables, is generated from this document."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

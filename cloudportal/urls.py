@@ -3,14 +3,16 @@
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.generic import TemplateView
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
 from cloudportal import health, views
-from cloudportal.api.views import ApiNotFoundApi, ApiRootApi
+from cloudportal.api.postman import PostmanCollectionApi
+from cloudportal.api.views import ApiNotFoundApi, ApiRootApi, ApiSchemaApi
 
 api_v1_patterns: list[URLPattern | URLResolver] = [
     path("", ApiRootApi.as_view(), name="root"),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("schema/", ApiSchemaApi.as_view(), name="schema"),
+    path("postman.json", PostmanCollectionApi.as_view(), name="postman"),
     path("", include("accounts.api.urls")),
     path("", include("deployments.api.urls")),
     path("", include("support.api.urls")),

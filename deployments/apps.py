@@ -11,3 +11,9 @@ class DeploymentsConfig(AppConfig):
         from deployments.runway import customer_hourly_cost
 
         hourly_cost_provider_register(customer_hourly_cost)
+
+        # The API keys page shows each key's month-to-date spend; accounts asks us.
+        from accounts.api_keys import api_key_month_spend_provider_register
+        from deployments.selectors import api_keys_month_spend
+
+        api_key_month_spend_provider_register(api_keys_month_spend)

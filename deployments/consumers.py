@@ -6,7 +6,8 @@ Protocol (documented for clients at /api/websocket/):
   `{"type": "ping"}`.
 - server → client: `subscribed`, `unsubscribed`, `deployment.updated` (the REST detail
   JSON), `deployment.event` (a new Heat event), `pong`, `error` (with a `code`).
-- close codes: 4401 not authenticated, or the session ended (logout, revoked).
+- close codes: 4401 not authenticated, or the session ended (logout, revoked) or the
+  API key was revoked; 4403 an API key without the deployments:read scope.
 
 Async, unlike the sync default: one web process holds thousands of sockets, and relaying a
 group message must not queue behind every other socket in a single sync thread.
@@ -20,13 +21,16 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from accounts.events import login_session_group
+from accounts.api_keys import api_key_has_scope
+from accounts.events import api_key_group, login_session_group
 from accounts.receivers import LOGIN_SESSION_ID_KEY
+from cloudportal.api.scopes import Scope
 from deployments.events import customer_deployments_group, deployment_group
 
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
 _RECENT_MESSAGES = 256  # a message reaching us through two subscribed groups is sent once
 
 
@@ -43,8 +47,17 @@ class DeploymentsConsumer(AsyncJsonWebsocketConsumer):
             return
         self.groups_joined = set()
         self.recent_message_ids: deque[str] = deque(maxlen=_RECENT_MESSAGES)
+        api_key = self.scope.get("api_key")
+        if api_key is not None and not api_key_has_scope(
+            api_key=api_key, scope=Scope.DEPLOYMENTS_READ
+        ):
+            await self.accept()
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
         self.customer_public_id = await self._customer_public_id(user)
         await self.accept()
+        if api_key is not None:
+            await self._join(api_key_group(api_key.public_id))
         session_id = await self._login_session_id()
         if session_id:
             await self._join(login_session_group(session_id))

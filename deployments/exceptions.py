@@ -21,3 +21,11 @@ class DeploymentStateConflict(DomainError):
     code = "deployment_state_conflict"
     status = 409
     title = "Not possible in the deployment's current state"
+
+
+class ApiKeySpendCapReached(DomainError):
+    """A create through an API key would take its month's spend past the key's cap."""
+
+    code = "key_spend_cap_reached"
+    status = 402
+    title = "API key spend cap reached"

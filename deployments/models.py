@@ -59,6 +59,10 @@ class Deployment(models.Model):
         "accounts.Customer", on_delete=models.PROTECT, related_name="deployments"
     )
     name = models.CharField(max_length=63)
+    # The API key it was created through: its spend counts against that key's monthly cap.
+    created_by_key = models.ForeignKey(
+        "accounts.ApiKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     # What was asked for (catalog slugs stay readable when the catalog later changes).
     region = models.ForeignKey("catalog.Region", on_delete=models.PROTECT)

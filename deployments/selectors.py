@@ -1,12 +1,16 @@
 """Reads of deployments: the customer's (scoped to them, joined for the API) and the worker's."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
-from accounts.models import Customer
+from accounts.models import ApiKey, Customer
+from billing import selectors as billing_selectors
 from deployments.models import LIVE_STATUSES, TRANSITIONS, Deployment, DeploymentEvent, Status
 
 
@@ -95,3 +99,29 @@ def deployments_created_resources(*, deployment_ids: list[int]) -> dict[int, fro
     ):
         created.setdefault(deployment_id, set()).add(resource_name)
     return {deployment_id: frozenset(names) for deployment_id, names in created.items()}
+
+
+def month_start(now: datetime | None = None) -> datetime:
+    """The start of the current UTC month, where spend caps start again."""
+    now = (now or timezone.now()).astimezone(UTC)
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def api_keys_month_spend(api_keys: Sequence[ApiKey]) -> dict[int, int]:
+    """Micro-units charged this UTC month for the deployments each key created."""
+    spend = {api_key.pk: 0 for api_key in api_keys}
+    customers = {api_key.customer_id: api_key.customer for api_key in api_keys}
+    for customer in customers.values():
+        key_of = dict(
+            Deployment.objects.filter(
+                customer=customer, created_by_key__in=list(api_keys)
+            ).values_list("public_id", "created_by_key_id")
+        )
+        if not key_of:
+            continue
+        amounts = billing_selectors.usage_amount_by_subject(
+            customer=customer, subjects=list(key_of), since=month_start()
+        )
+        for subject, amount in amounts.items():
+            spend[key_of[subject]] += amount
+    return spend

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -19,7 +20,8 @@ from django.utils import timezone
 from accounts import selectors as accounts_selectors
 from accounts import services as accounts_services
 from accounts.activity import Actor
-from accounts.models import ActivityVerb, Customer
+from accounts.models import ActivityVerb, ApiKey, Customer
+from billing.money import micros_from_decimal, micros_to_cents
 from catalog import selectors as catalog_selectors
 from catalog.exceptions import CatalogChoiceNotOffered
 from catalog.models import Image, InstanceType, Region, StorageProfile
@@ -27,6 +29,7 @@ from cloudportal.db import rows_update
 from cloudportal.ids import new_public_id
 from deployments import events, selectors
 from deployments.exceptions import (
+    ApiKeySpendCapReached,
     DeploymentInputInvalid,
     DeploymentLimitReached,
     DeploymentStateConflict,
@@ -126,9 +129,16 @@ def deployment_create(
                 f"You can have {limit} running deployments at once. Delete one first, "
                 "or contact support to raise the limit."
             )
+        api_key = _api_key_spend_cap_check(
+            customer=customer,
+            actor=actor,
+            hourly_price=spec.price.total.hourly,
+            currency=spec.price.currency,
+        )
         deployment = Deployment.objects.create(
             public_id=public_id,
             customer=customer,
+            created_by_key=api_key,
             name=name,
             region=Region.objects.get(slug=spec.region),
             instance_type=InstanceType.objects.get(slug=spec.instance_type),
@@ -171,6 +181,40 @@ def deployment_create(
         extra={"deployment_id": deployment.public_id, "customer_id": customer.public_id},
     )
     return deployment
+
+
+def _api_key_spend_cap_check(
+    *, customer: Customer, actor: Actor | None, hourly_price: Decimal, currency: str
+) -> ApiKey | None:
+    """The key a create comes through, once its month's spend plus an hour fits its cap.
+
+    Runs under the customer's lock, so two creates through one key cannot both fit.
+    """
+    if actor is None or actor.api_key_id is None:
+        return None
+    api_key = ApiKey.objects.get(pk=actor.api_key_id, customer=customer)
+    if api_key.monthly_spend_cap is None:
+        return api_key
+    spent = selectors.api_keys_month_spend([api_key])[api_key.pk]
+    hour = micros_from_decimal(hourly_price)
+    if spent + hour > api_key.monthly_spend_cap:
+        cap_refused = ApiKeySpendCapReached(
+            f"This API key has spent {micros_to_cents(spent)} {currency} this month; an hour "
+            f"of this machine ({micros_to_cents(hour)} {currency}) would pass its cap of "
+            f"{micros_to_cents(api_key.monthly_spend_cap)} {currency}. Raise the cap on the "
+            "API keys page or use another key."
+        )
+        data = {"spent": spent, "hourly": hour, "cap": api_key.monthly_spend_cap}
+        # The create's transaction rolls back; the refusal is recorded after it.
+        cap_refused.after_rollback = lambda: accounts_services.activity_record(
+            customer=customer,
+            verb=ActivityVerb.API_KEY_CAP_REFUSED,
+            actor=actor,
+            object_id=api_key.public_id,
+            data=data,
+        )
+        raise cap_refused
+    return api_key
 
 
 def _schedule_provisioning(deployment_id: int) -> None:

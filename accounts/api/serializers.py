@@ -1,7 +1,12 @@
+from decimal import Decimal
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.models import ActivityEntry, ActivityVerb, Customer, LoginSession
+from accounts.models import ActivityEntry, ActivityVerb, ApiKey, Customer, LoginSession
 from accounts.user_agents import user_agent_describe
+from cloudportal.api.scopes import Scope
 
 
 class NotificationPreferences(serializers.Serializer):
@@ -109,3 +114,65 @@ class ActivityEntryOutput(serializers.Serializer):
     ip_address = serializers.IPAddressField(allow_null=True)
     details = serializers.DictField(source="data", help_text="Details that depend on the verb.")
     created_at = serializers.DateTimeField()
+
+
+MICROS_PER_UNIT = Decimal(1_000_000)
+
+
+class ApiKeyCreateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=Scope.choices), min_length=1, max_length=20
+    )
+    allowed_ips = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        required=False,
+        max_length=50,
+        help_text="IPv4/IPv6 addresses or CIDR ranges the key may be used from; empty: any.",
+    )
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    monthly_spend_cap = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=6,
+        min_value=Decimal(0),
+        required=False,
+        allow_null=True,
+        help_text="What deployments created through this key may cost per UTC month.",
+    )
+
+
+class ApiKeyOutput(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    name = serializers.CharField()
+    scopes = serializers.ListField(child=serializers.ChoiceField(choices=Scope.choices))
+    allowed_ips = serializers.ListField(child=serializers.CharField())
+    expires_at = serializers.DateTimeField(allow_null=True)
+    monthly_spend_cap = serializers.SerializerMethodField()
+    month_spend = serializers.SerializerMethodField(
+        help_text="What deployments created through this key cost this UTC month."
+    )
+    prefix = serializers.SerializerMethodField(help_text="The secret's first characters.")
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    last_used_ip = serializers.IPAddressField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(OpenApiTypes.DECIMAL)
+    def get_monthly_spend_cap(self, api_key: ApiKey) -> str | None:
+        if api_key.monthly_spend_cap is None:
+            return None
+        return f"{Decimal(api_key.monthly_spend_cap) / MICROS_PER_UNIT:.6f}"
+
+    @extend_schema_field(OpenApiTypes.DECIMAL)
+    def get_month_spend(self, api_key: ApiKey) -> str:
+        micros = self.context.get("month_spend", {}).get(api_key.pk, 0)
+        return f"{Decimal(micros) / MICROS_PER_UNIT:.6f}"
+
+    def get_prefix(self, api_key: ApiKey) -> str:
+        return api_key.lookup
+
+
+class ApiKeyCreatedOutput(ApiKeyOutput):
+    secret = serializers.CharField(
+        help_text="The key itself: shown this once, store it now (we keep only a hash)."
+    )

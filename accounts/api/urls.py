@@ -16,6 +16,8 @@ urlpatterns = [
         name="account-session",
     ),
     path("activity", views.ActivityListApi.as_view(), name="activity"),
+    path("api-keys", views.ApiKeyListCreateApi.as_view(), name="api-keys"),
+    path("api-keys/<str:api_key_id>", views.ApiKeyDetailApi.as_view(), name="api-key"),
     path("ssh-keys", views.SshKeyListCreateApi.as_view(), name="ssh-keys"),
     path("ssh-keys/<str:ssh_key_id>", views.SshKeyDetailApi.as_view(), name="ssh-key"),
 ]

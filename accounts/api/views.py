@@ -10,18 +10,30 @@ from rest_framework.views import APIView
 from accounts import selectors, services
 from accounts.activity import actor_from_request
 from accounts.api.serializers import (
+    MICROS_PER_UNIT,
     AccountOutput,
     AccountUpdateInput,
     ActivityEntryOutput,
     ActivityListFilter,
+    ApiKeyCreatedOutput,
+    ApiKeyCreateInput,
+    ApiKeyOutput,
     LoginSessionOutput,
     LoginSessionRevokeOthersOutput,
     SshKeyCreateInput,
     SshKeyOutput,
 )
-from accounts.models import User
+from accounts.api_keys import (
+    api_key_create,
+    api_key_get,
+    api_key_list,
+    api_key_revoke,
+    api_keys_month_spend,
+)
+from accounts.models import ApiKey, User
 from cloudportal.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from cloudportal.api.pagination import CursorPagination
+from cloudportal.api.scopes import SESSION_ONLY, Scope, scopes
 
 NOTIFICATION_FIELDS = {
     "low_balance": "notify_low_balance",
@@ -40,6 +52,8 @@ def request_customer_id(request: Request) -> int:
 
 
 class AccountApi(APIView):
+    api_key_scopes = scopes(read=Scope.ACCOUNT_READ, write=SESSION_ONLY)
+
     def _render(self, request: Request) -> Response:
         user = request_user(request)
         customer = selectors.customer_for_user(user=user)
@@ -74,6 +88,7 @@ class AccountApi(APIView):
 
 
 class LoginSessionListApi(APIView):
+    api_key_scopes = scopes(read=SESSION_ONLY, write=SESSION_ONLY)
     pagination_class = CursorPagination  # spectacular documents the page from it
 
     @extend_schema(
@@ -92,6 +107,8 @@ class LoginSessionListApi(APIView):
 
 
 class LoginSessionRevokeApi(APIView):
+    api_key_scopes = scopes(read=SESSION_ONLY, write=SESSION_ONLY)
+
     @extend_schema(
         operation_id="account_sessions_revoke",
         summary="Log a session out (its next request is refused)",
@@ -111,6 +128,8 @@ class LoginSessionRevokeApi(APIView):
 
 
 class LoginSessionRevokeOthersApi(APIView):
+    api_key_scopes = scopes(read=SESSION_ONLY, write=SESSION_ONLY)
+
     @extend_schema(
         operation_id="account_sessions_revoke_others",
         summary="Log out everywhere else",
@@ -127,6 +146,7 @@ class LoginSessionRevokeOthersApi(APIView):
 
 
 class SshKeyListCreateApi(APIView):
+    api_key_scopes = scopes(read=Scope.SSH_KEYS_READ, write=Scope.SSH_KEYS_WRITE)
     pagination_class = CursorPagination  # spectacular documents the page from it
 
     @extend_schema(
@@ -163,6 +183,8 @@ class SshKeyListCreateApi(APIView):
 
 
 class SshKeyDetailApi(APIView):
+    api_key_scopes = scopes(read=Scope.SSH_KEYS_READ, write=Scope.SSH_KEYS_WRITE)
+
     @extend_schema(operation_id="ssh_keys_retrieve", summary="One SSH key", responses=SshKeyOutput)
     def get(self, request: Request, ssh_key_id: str) -> Response:
         customer = selectors.customer_for_user(user=request_user(request))
@@ -182,6 +204,7 @@ class SshKeyDetailApi(APIView):
 
 
 class ActivityListApi(APIView):
+    api_key_scopes = scopes(read=Scope.ACCOUNT_READ, write=SESSION_ONLY)
     pagination_class = CursorPagination  # spectacular documents the page from it
 
     @extend_schema(
@@ -202,3 +225,75 @@ class ActivityListApi(APIView):
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(entries, request, view=self)
         return paginator.get_paginated_response(ActivityEntryOutput(page, many=True).data)
+
+
+def _api_key_context(api_keys: list[ApiKey]) -> dict[str, Any]:
+    return {"month_spend": api_keys_month_spend(api_keys=api_keys)}
+
+
+class ApiKeyListCreateApi(APIView):
+    api_key_scopes = scopes(read=SESSION_ONLY, write=SESSION_ONLY)  # keys never manage keys
+    pagination_class = CursorPagination  # spectacular documents the page from it
+
+    @extend_schema(
+        operation_id="api_keys_list",
+        summary="Your API keys, newest first (never their secrets)",
+        responses=ApiKeyOutput(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        customer = selectors.customer_for_user(user=request_user(request))
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(api_key_list(customer=customer), request, view=self)
+        page = list(page or [])
+        return paginator.get_paginated_response(
+            ApiKeyOutput(page, many=True, context=_api_key_context(page)).data
+        )
+
+    @extend_schema(
+        operation_id="api_keys_create",
+        summary="Create an API key (its secret is in this response only)",
+        description=(
+            "Keys authenticate as `Authorization: Bearer <secret>` and can do only what "
+            "their scopes allow. Not idempotent: the secret is never stored, so no response "
+            "could be replayed; revoke a spare key a retry made. Needs a verified email "
+            "address (403 `email_unverified`)."
+        ),
+        request=ApiKeyCreateInput,
+        responses={201: ApiKeyCreatedOutput},
+    )
+    def post(self, request: Request) -> Response:
+        data = ApiKeyCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        cap = values.pop("monthly_spend_cap", None)
+        user = request_user(request)
+        created = api_key_create(
+            customer=selectors.customer_for_user(user=user),
+            created_by=user,
+            actor=actor_from_request(request),
+            monthly_spend_cap=None if cap is None else int(cap * MICROS_PER_UNIT),
+            **values,
+        )
+        body = ApiKeyOutput(created.api_key, context=_api_key_context([created.api_key])).data
+        return Response({**body, "secret": created.secret}, status=status.HTTP_201_CREATED)
+
+
+class ApiKeyDetailApi(APIView):
+    api_key_scopes = scopes(read=SESSION_ONLY, write=SESSION_ONLY)  # keys never manage keys
+
+    @extend_schema(operation_id="api_keys_retrieve", summary="One API key", responses=ApiKeyOutput)
+    def get(self, request: Request, api_key_id: str) -> Response:
+        customer = selectors.customer_for_user(user=request_user(request))
+        api_key = api_key_get(customer=customer, public_id=api_key_id)
+        return Response(ApiKeyOutput(api_key, context=_api_key_context([api_key])).data)
+
+    @extend_schema(
+        operation_id="api_keys_revoke",
+        summary="Revoke an API key (its next request is refused)",
+        responses={200: ApiKeyOutput},
+    )
+    def delete(self, request: Request, api_key_id: str) -> Response:
+        customer = selectors.customer_for_user(user=request_user(request))
+        api_key = api_key_get(customer=customer, public_id=api_key_id)
+        api_key = api_key_revoke(api_key=api_key, actor=actor_from_request(request))
+        return Response(ApiKeyOutput(api_key, context=_api_key_context([api_key])).data)

@@ -12,6 +12,7 @@ from billing.api.serializers import (
     WalletTransactionOutput,
 )
 from cloudportal.api.pagination import CursorPagination
+from cloudportal.api.scopes import Scope, scopes
 
 
 def request_customer(request: Request) -> Customer:
@@ -24,6 +25,8 @@ class WalletEntryPagination(CursorPagination):
 
 
 class BalanceApi(APIView):
+    api_key_scopes = scopes(read=Scope.BILLING_READ, write=Scope.BILLING_TOPUP)
+
     @extend_schema(
         operation_id="billing_balance_retrieve",
         summary="Your balance: posted, held and available",
@@ -35,6 +38,7 @@ class BalanceApi(APIView):
 
 
 class WalletTransactionListApi(APIView):
+    api_key_scopes = scopes(read=Scope.BILLING_READ, write=Scope.BILLING_TOPUP)
     pagination_class = WalletEntryPagination  # spectacular documents the page from it
 
     @extend_schema(
@@ -55,6 +59,8 @@ class WalletTransactionListApi(APIView):
 
 
 class WalletTransactionDetailApi(APIView):
+    api_key_scopes = scopes(read=Scope.BILLING_READ, write=Scope.BILLING_TOPUP)
+
     @extend_schema(
         operation_id="billing_transactions_retrieve",
         summary="One transaction on your balance",

@@ -25,6 +25,7 @@ from catalog.api import serializers as api
 from catalog.models import SLUG_PATTERN
 from catalog.pricing import HOURS_PER_MONTH_INT
 from cloudportal.api.pagination import CursorPagination
+from cloudportal.api.scopes import PUBLIC, scopes
 
 
 class CatalogPagination(CursorPagination):
@@ -46,6 +47,7 @@ def _cache_key(request: Request, *parts: Any) -> str:
 
 
 class CatalogReadViewSet(viewsets.ReadOnlyModelViewSet[Any]):
+    api_key_scopes = scopes(read=PUBLIC, write=PUBLIC)  # the catalog is public
     permission_classes = [AllowAny]
     pagination_class = CatalogPagination
     lookup_field = "slug"
@@ -127,6 +129,7 @@ class StorageProfileViewSet(CatalogReadViewSet):
 
 
 class OfferListApi(APIView):
+    api_key_scopes = scopes(read=PUBLIC, write=PUBLIC)
     permission_classes = [AllowAny]
 
     @extend_schema(
@@ -158,6 +161,7 @@ class OfferListApi(APIView):
 
 
 class QuoteApi(APIView):
+    api_key_scopes = scopes(read=PUBLIC, write=PUBLIC)
     permission_classes = [AllowAny]
 
     @extend_schema(

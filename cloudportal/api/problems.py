@@ -117,6 +117,11 @@ def problem_for_exception(exc: Exception, *, path: str) -> tuple[dict[str, Any],
         exc = drf_exceptions.PermissionDenied()
 
     if isinstance(exc, DomainError):
+        if exc.after_rollback is not None:
+            try:
+                exc.after_rollback()
+            except Exception:  # the refusal is still answered; the record is best effort
+                logger.exception("api.after_rollback_failed", extra={"code": exc.code})
         body = problem_body(
             status=exc.status,
             code=exc.code,

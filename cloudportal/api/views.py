@@ -1,6 +1,7 @@
 """API views owned by the plumbing itself: the root and the unknown-route fall-through."""
 
 from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework import exceptions, serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -8,8 +9,11 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
+from cloudportal.api.scopes import PUBLIC, scopes
+
 
 class ApiRootApi(APIView):
+    api_key_scopes = scopes(read=PUBLIC, write=PUBLIC)
     permission_classes = [AllowAny]
 
     @extend_schema(
@@ -47,3 +51,9 @@ class ApiNotFoundApi(APIView):
         raise exceptions.NotFound(f"There is no API endpoint at {request.path}.")
 
     get = post = put = patch = delete = head = options = dispatch_not_found
+
+
+class ApiSchemaApi(SpectacularAPIView):
+    """The OpenAPI document; public, like the documentation pages."""
+
+    api_key_scopes = scopes(read=PUBLIC, write=PUBLIC)

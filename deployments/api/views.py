@@ -9,6 +9,7 @@ from accounts.activity import actor_from_request
 from accounts.models import Customer, User
 from cloudportal.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from cloudportal.api.pagination import CursorPagination
+from cloudportal.api.scopes import Scope, scopes
 from deployments import selectors, services
 from deployments.api.serializers import (
     DeploymentCreateInput,
@@ -31,6 +32,7 @@ class DeploymentEventPagination(CursorPagination):
 
 
 class DeploymentListCreateApi(APIView):
+    api_key_scopes = scopes(read=Scope.DEPLOYMENTS_READ, write=Scope.DEPLOYMENTS_WRITE)
     pagination_class = CursorPagination  # spectacular documents the page from it
 
     @extend_schema(
@@ -76,6 +78,8 @@ class DeploymentListCreateApi(APIView):
 
 
 class DeploymentDetailApi(APIView):
+    api_key_scopes = scopes(read=Scope.DEPLOYMENTS_READ, write=Scope.DEPLOYMENTS_WRITE)
+
     @extend_schema(
         operation_id="deployments_retrieve", summary="One deployment", responses=DeploymentOutput
     )
@@ -102,6 +106,7 @@ class DeploymentDetailApi(APIView):
 
 
 class DeploymentEventListApi(APIView):
+    api_key_scopes = scopes(read=Scope.DEPLOYMENTS_READ, write=Scope.DEPLOYMENTS_WRITE)
     pagination_class = DeploymentEventPagination  # spectacular documents the page from it
 
     @extend_schema(

@@ -13,6 +13,7 @@ from accounts import selectors as accounts_selectors
 from accounts.models import Customer, User
 from cloudportal.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from cloudportal.api.pagination import CursorPagination
+from cloudportal.api.scopes import Scope, scopes
 from support import selectors, services
 from support.api.serializers import (
     TicketCreateInput,
@@ -47,6 +48,7 @@ class MessagePagination(CursorPagination):
 
 
 class TicketListCreateApi(APIView):
+    api_key_scopes = scopes(read=Scope.TICKETS_READ, write=Scope.TICKETS_WRITE)
     pagination_class = CursorPagination  # spectacular documents the page from it
     parser_classes = [JSONParser, MultiPartParser]
 
@@ -101,6 +103,8 @@ class TicketListCreateApi(APIView):
 
 
 class TicketDetailApi(APIView):
+    api_key_scopes = scopes(read=Scope.TICKETS_READ, write=Scope.TICKETS_WRITE)
+
     @extend_schema(operation_id="tickets_retrieve", summary="One ticket", responses=TicketOutput)
     def get(self, request: Request, ticket_id: str) -> Response:
         ticket = selectors.ticket_get(customer=request_customer(request), public_id=ticket_id)
@@ -108,6 +112,7 @@ class TicketDetailApi(APIView):
 
 
 class TicketMessageListCreateApi(APIView):
+    api_key_scopes = scopes(read=Scope.TICKETS_READ, write=Scope.TICKETS_WRITE)
     pagination_class = MessagePagination  # spectacular documents the page from it
     parser_classes = [JSONParser, MultiPartParser]
 
@@ -154,6 +159,8 @@ class TicketMessageListCreateApi(APIView):
 
 
 class TicketCloseApi(APIView):
+    api_key_scopes = scopes(read=Scope.TICKETS_READ, write=Scope.TICKETS_WRITE)
+
     @extend_schema(
         operation_id="tickets_close",
         summary="Close the ticket (closing a closed one changes nothing)",
@@ -168,6 +175,8 @@ class TicketCloseApi(APIView):
 
 
 class TicketReopenApi(APIView):
+    api_key_scopes = scopes(read=Scope.TICKETS_READ, write=Scope.TICKETS_WRITE)
+
     @extend_schema(
         operation_id="tickets_reopen",
         summary="Reopen a closed ticket (409 `ticket_state_conflict` if it is not closed)",
@@ -182,6 +191,8 @@ class TicketReopenApi(APIView):
 
 
 class TicketAttachmentApi(APIView):
+    api_key_scopes = scopes(read=Scope.TICKETS_READ, write=Scope.TICKETS_WRITE)
+
     @extend_schema(
         operation_id="tickets_attachments_download",
         summary="Download an attachment",

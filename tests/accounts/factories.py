@@ -75,3 +75,21 @@ class SshKeyFactory(factory.django.DjangoModelFactory):
         return ssh_key_create(
             customer=kwargs["customer"], name=kwargs["name"], public_key=openssh_public_key()
         )
+
+
+def api_key_for(customer, *, scopes=None, **kwargs):
+    """A key of `customer` (every scope unless told); returns (ApiKey, secret)."""
+    from accounts.api_keys import api_key_create
+    from cloudportal.api.scopes import Scope
+
+    created = api_key_create(
+        customer=customer,
+        name=kwargs.pop("name", "script"),
+        scopes=Scope.values if scopes is None else scopes,
+        **kwargs,
+    )
+    return created.api_key, created.secret
+
+
+def bearer(secret: str) -> dict:
+    return {"HTTP_AUTHORIZATION": f"Bearer {secret}"}

@@ -52,3 +52,25 @@ def test_user_added_in_admin_gets_a_customer(staff_client):
     )
 
     assert Customer.objects.get(user__email="new@example.com").public_id.startswith("cus_")
+
+
+def test_staff_can_revoke_a_customers_api_key(staff_client):
+    from accounts.models import ActivityEntry, ActivityVerb
+    from tests.accounts.factories import VerifiedUserFactory, api_key_for
+
+    api_key, _ = api_key_for(VerifiedUserFactory().customer)
+
+    listed = staff_client.get("/admin/accounts/apikey/?q=key_")
+    detail = staff_client.get(f"/admin/accounts/apikey/{api_key.pk}/change/")
+    staff_client.post(
+        "/admin/accounts/apikey/",
+        {"action": "revoke_keys", "_selected_action": [api_key.pk]},
+    )
+
+    assert listed.status_code == 200
+    assert detail.status_code == 200
+    assert api_key.secret_hash not in detail.content.decode()
+    api_key.refresh_from_db()
+    assert api_key.revoked_at is not None
+    entry = ActivityEntry.objects.get(verb=ActivityVerb.API_KEY_REVOKED)
+    assert (entry.actor_kind, entry.actor_label) == ("staff", "staff@example.com")

@@ -95,7 +95,7 @@ def running_portal(tmp_path: Path, *, extra_env: dict[str, str] | None = None) -
         ],
         "web": [
             str(BIN / "uvicorn"), "cloudportal.asgi:application", "--host", "127.0.0.1",
-            "--port", str(web_port), "--lifespan", "off",
+            "--port", str(web_port), "--lifespan", "off", "--no-proxy-headers",
         ],
         "worker": [
             str(BIN / "celery"), "--app", "cloudportal", "worker", "--loglevel", "INFO",
