@@ -214,6 +214,9 @@ ACCOUNT_RATE_LIMITS = {
     "login_failed": "10/m/ip,5/5m/key",
     "confirm_email": "1/3m/key",
 }
+# Only the browser client (session cookie): the "app" client's X-Session-Token is not an
+# /api/v1/ credential, so offering it would hand out tokens the API refuses (README, API).
+HEADLESS_CLIENTS = ("browser",)
 HEADLESS_SERVE_SPECIFICATION = True
 HEADLESS_SPECIFICATION_TEMPLATE_NAME = None  # the stock page loads Redoc from a CDN
 
@@ -276,6 +279,11 @@ SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 X_FRAME_OPTIONS = "DENY"
+# Under /api/ and /_allauth/ a CSRF failure is a problem+json 403 like every other error.
+CSRF_FAILURE_VIEW = "cloudportal.views.csrf_failure"
+# Request bodies (JSON, and a form's non-file fields) larger than this answer 413. The API's
+# bodies are small; attachments are files, limited by SUPPORT_ATTACHMENT_MAX_BYTES.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 # --- API: DRF and drf-spectacular ---------------------------------------------------
 
@@ -286,7 +294,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["cloudportal.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "cloudportal.api.pagination.CursorPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "cloudportal.api.problems.exception_handler",
@@ -319,6 +327,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "PATH_CONVERTER_OVERRIDES": {
+        # cloudportal.ids.PUBLIC_ID_PATTERN (settings import no project code)
+        "public_id": {"type": "string", "pattern": "^[a-z]{2,8}_[0-9A-HJKMNP-TV-Z]{26}$"}
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "cloudportal.api.schema.add_problem_responses",

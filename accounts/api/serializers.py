@@ -2,9 +2,10 @@ from rest_framework import serializers
 
 from accounts.models import ActivityEntry, ActivityVerb, Customer, LoginSession
 from accounts.user_agents import user_agent_describe
+from cloudportal.api.serializers import QueryFilter, StrictInput
 
 
-class NotificationPreferences(serializers.Serializer):
+class NotificationPreferences(StrictInput):
     low_balance = serializers.BooleanField(required=False)
     deployment_failed = serializers.BooleanField(required=False)
     ticket_replies = serializers.BooleanField(required=False)
@@ -31,7 +32,7 @@ class AccountOutput(serializers.Serializer):
         }
 
 
-class AccountUpdateInput(serializers.Serializer):
+class AccountUpdateInput(StrictInput):
     display_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     company = serializers.CharField(max_length=200, required=False, allow_blank=True)
     time_zone = serializers.CharField(max_length=64, required=False)
@@ -62,7 +63,7 @@ class LoginSessionRevokeOthersOutput(serializers.Serializer):
     revoked = serializers.IntegerField(help_text="How many sessions were ended.")
 
 
-class SshKeyCreateInput(serializers.Serializer):
+class SshKeyCreateInput(StrictInput):
     name = serializers.CharField(max_length=100)
     public_key = serializers.CharField(
         max_length=16_384,
@@ -82,7 +83,7 @@ class SshKeyOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class ActivityListFilter(serializers.Serializer):
+class ActivityListFilter(QueryFilter):
     verb = serializers.ChoiceField(choices=ActivityVerb.choices, required=False)
     object = serializers.CharField(
         max_length=60, required=False, help_text="Only entries about this public id."
