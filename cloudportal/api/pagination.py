@@ -17,11 +17,11 @@ class CursorPagination(pagination.CursorPagination):
     page_size_query_param = "limit"
     max_page_size = 200
 
-    def get_page_size(self, request: Request) -> int:
+    def get_page_size(self, request: Request) -> int | None:
         # DRF silently falls back to the default for a bad limit; the schema promises 1..max.
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
-            return int(self.page_size)
+            return self.page_size
         field = serializers.IntegerField(min_value=1, max_value=self.max_page_size)
         try:
             return int(field.run_validation(raw))

@@ -43,12 +43,16 @@ class _ControlCharactersRefused(serializers.Serializer):
         if isinstance(data, Mapping):
             errors = {
                 name: [CONTROL_CHARACTERS_MESSAGE]
-                for name in self.fields
+                for name in _field_names(self)
                 if name in data and has_control_characters(_values(data, name))
             }
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
+
+
+def _field_names(serializer: serializers.Serializer) -> list[str]:
+    return [str(name) for name in serializer.fields]
 
 
 def _values(data: Mapping[str, Any], name: str) -> Any:
@@ -77,7 +81,7 @@ class QueryFilter(_ControlCharactersRefused):
         if isinstance(data, Mapping):
             errors = {
                 name: [EMPTY_PARAMETER_MESSAGE]
-                for name in self.fields
+                for name in _field_names(self)
                 if name in data and "" in _as_list(_values(data, name))
             }
             if errors:
