@@ -108,3 +108,15 @@ def test_the_headless_app_client_is_off_and_the_browser_client_on(db):
     assert client.get("/_allauth/browser/v1/config").status_code == 200
     spec = client.get("/_allauth/openapi.json").json()
     assert not [path for path in spec["paths"] if path.startswith("/_allauth/app/")]
+
+
+def test_an_oversized_body_to_the_headless_api_is_a_413_problem(db):
+    response = Client().post(
+        "/_allauth/browser/v1/auth/login",
+        '{"email": "' + "a" * settings.DATA_UPLOAD_MAX_MEMORY_SIZE + '"}',
+        content_type="application/json",
+    )
+
+    assert response.status_code == 413
+    assert response["Content-Type"].startswith(PROBLEM)
+    assert response.json()["code"] == "request_too_large"
