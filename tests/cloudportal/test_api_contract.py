@@ -6,55 +6,21 @@ import importlib
 import json
 import re
 
-import pytest
 from django.apps import apps
 from django.conf import settings
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import get_resolver
 from rest_framework import serializers
-from rest_framework.test import APIClient
 
-from catalog.services import catalog_seed_file_load
 from cloudportal.api.serializers import (
     CONTROL_CHARACTERS_MESSAGE,
     UNKNOWN_FIELD_MESSAGE,
     QueryFilter,
     StrictInput,
 )
-from deployments import services as deployment_services
-from support import services as support_services
-from tests.accounts.factories import SshKeyFactory, VerifiedUserFactory
+from tests.cloudportal.conftest import url_routes
 
 PROBLEM = "application/problem+json"
 WRITE_METHODS = ("post", "put", "patch")
-
-
-@pytest.fixture
-def world(db):
-    """A customer with one of everything a path can name, and the API document."""
-    catalog_seed_file_load()
-    user = VerifiedUserFactory()
-    ssh_key = SshKeyFactory(customer=user.customer)
-    deployment = deployment_services.deployment_create(
-        customer=user.customer,
-        name="trainer-1",
-        region="eu-central-1",
-        instance_type="h100-1x",
-        image="ubuntu-24.04-cuda-12.8",
-        ssh_key_ids=[ssh_key.public_id],
-    )
-    ticket = support_services.ticket_create(
-        customer=user.customer, author=user, subject="GPU missing", body="nvidia-smi is empty"
-    )
-    client = APIClient()
-    client.force_login(user)
-    schema = client.get("/api/v1/schema/", headers={"Accept": "application/json"}).json()
-    ids = {
-        "deployment_id": deployment.public_id,
-        "ticket_id": ticket.public_id,
-        "ssh_key_id": ssh_key.public_id,
-        "slug": "eu-central-1",
-    }
-    return client, schema, ids
 
 
 def _operations(schema, methods):
@@ -198,21 +164,10 @@ def test_control_characters_in_a_body_say_so(world):
     assert _refused(response, field="name") == [CONTROL_CHARACTERS_MESSAGE]
 
 
-def _routes(patterns, prefix=""):
-    """The project's routes; Django's admin has its own (staff-only) rules."""
-    for entry in patterns:
-        if str(entry.pattern) == "admin/":
-            continue
-        if isinstance(entry, URLResolver):
-            yield from _routes(entry.url_patterns, prefix + str(entry.pattern))
-        elif isinstance(entry, URLPattern):
-            yield prefix + str(entry.pattern)
-
-
 def test_a_nul_byte_in_any_path_id_is_a_404(world):
     """Every route with an id, pages and API, from the URL conf."""
     client, _, ids = world
-    routes = [route for route in _routes(get_resolver().url_patterns) if "_id>" in route]
+    routes = [route for route in url_routes(get_resolver().url_patterns) if "_id>" in route]
     assert len(routes) >= 15
     for route in routes:
         path = "/" + re.sub(r"<(?:\w+:)?\w+_id>", "%00", route)
@@ -225,7 +180,7 @@ def test_a_nul_byte_in_any_path_id_is_a_404(world):
 
 
 def test_every_id_in_a_url_is_matched_as_a_public_id():
-    routes = [route for route in _routes(get_resolver().url_patterns) if "_id>" in route]
+    routes = [route for route in url_routes(get_resolver().url_patterns) if "_id>" in route]
     for route in routes:
         assert re.findall(r"<(\w+):\w+_id>", route) == ["public_id"] * route.count("_id>"), route
 

@@ -10,8 +10,7 @@ from django.test import Client
 from django.urls import get_resolver
 
 from cloudportal.csp import HEADER
-from tests.accounts.factories import SshKeyFactory, VerifiedUserFactory
-from tests.cloudportal.test_api_contract import _routes
+from tests.cloudportal.conftest import url_routes
 
 TEMPLATES = Path(settings.BASE_DIR, "templates")
 # A <script> that runs code must come from a file; a JSON data block is not run.
@@ -34,13 +33,12 @@ def assert_strict_policy(response, path):
         assert "http" not in policy[directive].replace("ws://testserver", ""), (path, directive)
 
 
-def test_every_page_in_the_url_conf_sends_a_strict_policy(db):
-    user = VerifiedUserFactory()
-    ids = {"ssh_key_id": SshKeyFactory(customer=user.customer).public_id}
+def test_every_page_in_the_url_conf_sends_a_strict_policy(world):
+    api_client, _, ids = world
     client = Client(raise_request_exception=False)
-    client.force_login(user)
+    client.cookies = api_client.cookies  # the same logged-in customer
     walked = []
-    for route in _routes(get_resolver().url_patterns):
+    for route in url_routes(get_resolver().url_patterns):
         if route.startswith(("api/v1/", "_allauth/", "^api/")):
             continue  # JSON, not pages
         path = "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda match: ids.get(match[1], "?"), route)
