@@ -37,6 +37,7 @@ urlpatterns = [
     # The split view serves Swagger UI's start-up script as a file: no inline script (CSP).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="api-redoc"),
+    path("api/redoc/bundles/redoc.standalone.js", views.redoc_bundle, name="api-redoc-bundle"),
     path(
         "api/websocket/",
         TemplateView.as_view(template_name="api/websocket.html"),
