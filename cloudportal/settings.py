@@ -80,6 +80,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
+    "cloudportal.csp.ContentSecurityPolicyMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "cloudportal.api.middleware.ApiProblemMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -214,6 +215,9 @@ ACCOUNT_RATE_LIMITS = {
     "login_failed": "10/m/ip,5/5m/key",
     "confirm_email": "1/3m/key",
 }
+# Only the browser client (session cookie): the "app" client's X-Session-Token is not an
+# /api/v1/ credential, so offering it would hand out tokens the API refuses (README, API).
+HEADLESS_CLIENTS = ("browser",)
 HEADLESS_SERVE_SPECIFICATION = True
 HEADLESS_SPECIFICATION_TEMPLATE_NAME = None  # the stock page loads Redoc from a CDN
 
@@ -281,6 +285,25 @@ X_FRAME_OPTIONS = "DENY"
 TRUSTED_PROXY_HOPS: int = env.int("TRUSTED_PROXY_HOPS", default=0)
 if TRUSTED_PROXY_HOPS < 0:
     raise ImproperlyConfigured("TRUSTED_PROXY_HOPS is a number of proxies: 0 or more.")
+# Sent on every response (cloudportal/csp.py): code and data only from this server.
+CONTENT_SECURITY_POLICY: dict[str, str] = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self' 'unsafe-inline'",
+    "img-src": "'self' data:",
+    "font-src": "'self' data:",
+    "connect-src": "'self'",
+    "worker-src": "'self' blob:",  # Redoc's search runs in a worker made from a blob
+    "object-src": "'none'",
+    "base-uri": "'self'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
+# Under /api/ and /_allauth/ a CSRF failure is a problem+json 403 like every other error.
+CSRF_FAILURE_VIEW = "cloudportal.views.csrf_failure"
+# Request bodies (JSON, and a form's non-file fields) larger than this answer 413. The API's
+# bodies are small; attachments are files, limited by SUPPORT_ATTACHMENT_MAX_BYTES.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 # --- API: DRF and drf-spectacular ---------------------------------------------------
 
@@ -292,7 +315,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["cloudportal.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "cloudportal.api.pagination.CursorPagination",
     "DEFAULT_SCHEMA_CLASS": "cloudportal.api.schema.PortalAutoSchema",
     "EXCEPTION_HANDLER": "cloudportal.api.problems.exception_handler",
@@ -330,8 +353,13 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
+    # The sidecar's bundle, served by cloudportal.views.redoc_bundle without its CDN logo.
+    "REDOC_DIST": "/api/redoc",
     "COMPONENT_SPLIT_REQUEST": True,
+    "PATH_CONVERTER_OVERRIDES": {
+        # cloudportal.ids.PUBLIC_ID_PATTERN (settings import no project code)
+        "public_id": {"type": "string", "pattern": "^[a-z]{2,8}_[0-9A-HJKMNP-TV-Z]{26}$"}
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "cloudportal.api.schema.add_problem_responses",

@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.generic import TemplateView
-from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
 
 from cloudportal import health, views
 from cloudportal.api.postman import PostmanCollectionApi
@@ -32,8 +32,10 @@ urlpatterns = [
     path("_allauth/", include("allauth.headless.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1_patterns, "api"))),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="api-docs"),
+    # The split view serves Swagger UI's start-up script as a file: no inline script (CSP).
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="api-redoc"),
+    path("api/redoc/bundles/redoc.standalone.js", views.redoc_bundle, name="api-redoc-bundle"),
     path(
         "api/websocket/",
         TemplateView.as_view(template_name="api/websocket.html"),

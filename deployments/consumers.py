@@ -25,6 +25,7 @@ from accounts.api_keys import api_key_has_scope
 from accounts.events import api_key_group, login_session_group
 from accounts.receivers import LOGIN_SESSION_ID_KEY
 from cloudportal.api.scopes import Scope
+from cloudportal.ids import public_id_is_valid
 from deployments.events import customer_deployments_group, deployment_group
 
 logger = logging.getLogger(__name__)
@@ -100,7 +101,9 @@ class DeploymentsConsumer(AsyncJsonWebsocketConsumer):
             if not isinstance(deployment_id, str) or not deployment_id:
                 await self._error("missing_id", "The deployment topic needs an id.", content)
                 return
-            if not await self._owns_deployment(deployment_id):
+            if not public_id_is_valid(deployment_id) or not await self._owns_deployment(
+                deployment_id
+            ):
                 await self._error("not_found", f"No deployment {deployment_id}.", content)
                 return
             group = deployment_group(deployment_id)

@@ -34,6 +34,7 @@ from deployments.exceptions import (
     DeploymentLimitReached,
     DeploymentStateConflict,
 )
+from deployments.leases import LEASE_DURATION, lease_keep, lease_stop
 from deployments.models import (
     TRANSITIONS,
     WATCHED_STATUSES,
@@ -50,8 +51,9 @@ logger = logging.getLogger(__name__)
 
 # An RFC 1123 label: the deployment's name is also the machine's hostname.
 _NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
-LEASE_DURATION = timedelta(minutes=2)
-PROVISIONING_TASK_GRACE = timedelta(seconds=30)
+# A provisioning task starts within a second; past this, the reconciler does its work. A
+# task that claimed the row and died is covered by its lease lapsing (deployments.leases).
+PROVISIONING_TASK_GRACE = timedelta(seconds=10)
 
 
 def _stack_tags(*, customer: Customer, deployment_public_id: str) -> tuple[str, ...]:
@@ -257,6 +259,8 @@ def deployment_request_delete(*, deployment: Deployment, actor: Actor | None = N
             data={"name": locked.name},
         )
         _schedule_stack_delete(locked.pk)
+        # And a cycle at once, not at beat's next tick: it does the work if the task is lost.
+        _schedule_reconcile()
     logger.info("deployment.delete_requested", extra={"deployment_id": locked.public_id})
     return updated
 
@@ -450,8 +454,9 @@ def deployments_claim(
 ) -> list[int]:
     """Lease the deployments matching `condition` that nobody else holds; returns their ids.
 
-    A short transaction with SKIP LOCKED: concurrent workers divide the rows between them,
-    and a dead worker's lease simply expires.
+    A short transaction with SKIP LOCKED: concurrent workers divide the rows between them.
+    The lease is renewed while the worker lives (`deployments.leases`), so a dead worker's
+    lapses within seconds; `deployments_release` ends it.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -466,10 +471,13 @@ def deployments_claim(
             Deployment.objects.filter(id__in=ids).update(
                 lease_owner=owner, lease_expires_at=now + LEASE_DURATION
             )
+    if ids:
+        lease_keep(owner=owner)
     return ids
 
 
 def deployments_release(*, deployment_ids: Iterable[int], owner: str) -> None:
+    lease_stop(owner=owner)
     Deployment.objects.filter(id__in=list(deployment_ids), lease_owner=owner).update(
         lease_owner="", lease_expires_at=None
     )

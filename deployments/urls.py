@@ -7,6 +7,8 @@ app_name = "deployments"
 urlpatterns = [
     path("", views.deployment_list_page, name="deployment-list"),
     path("new/", views.deployment_create_page, name="deployment-create"),
-    path("<str:deployment_id>/", views.deployment_detail_page, name="deployment-detail"),
-    path("<str:deployment_id>/delete/", views.deployment_delete_page, name="deployment-delete"),
+    path("<public_id:deployment_id>/", views.deployment_detail_page, name="deployment-detail"),
+    path(
+        "<public_id:deployment_id>/delete/", views.deployment_delete_page, name="deployment-delete"
+    ),
 ]

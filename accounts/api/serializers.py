@@ -7,9 +7,10 @@ from rest_framework import serializers
 from accounts.models import ActivityEntry, ActivityVerb, ApiKey, Customer, LoginSession
 from accounts.user_agents import user_agent_describe
 from cloudportal.api.scopes import Scope
+from cloudportal.api.serializers import QueryFilter, StrictInput
 
 
-class NotificationPreferences(serializers.Serializer):
+class NotificationPreferences(StrictInput):
     low_balance = serializers.BooleanField(required=False)
     deployment_failed = serializers.BooleanField(required=False)
     ticket_replies = serializers.BooleanField(required=False)
@@ -36,7 +37,7 @@ class AccountOutput(serializers.Serializer):
         }
 
 
-class AccountUpdateInput(serializers.Serializer):
+class AccountUpdateInput(StrictInput):
     display_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     company = serializers.CharField(max_length=200, required=False, allow_blank=True)
     time_zone = serializers.CharField(max_length=64, required=False)
@@ -67,7 +68,7 @@ class LoginSessionRevokeOthersOutput(serializers.Serializer):
     revoked = serializers.IntegerField(help_text="How many sessions were ended.")
 
 
-class SshKeyCreateInput(serializers.Serializer):
+class SshKeyCreateInput(StrictInput):
     name = serializers.CharField(max_length=100)
     public_key = serializers.CharField(
         max_length=16_384,
@@ -87,7 +88,7 @@ class SshKeyOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class ActivityListFilter(serializers.Serializer):
+class ActivityListFilter(QueryFilter):
     verb = serializers.ChoiceField(choices=ActivityVerb.choices, required=False)
     object = serializers.CharField(
         max_length=60, required=False, help_text="Only entries about this public id."
@@ -119,7 +120,7 @@ class ActivityEntryOutput(serializers.Serializer):
 MICROS_PER_UNIT = Decimal(1_000_000)
 
 
-class ApiKeyCreateInput(serializers.Serializer):
+class ApiKeyCreateInput(StrictInput):
     name = serializers.CharField(max_length=100)
     scopes = serializers.ListField(
         child=serializers.ChoiceField(choices=Scope.choices), min_length=1, max_length=20

@@ -11,13 +11,13 @@ urlpatterns = [
         name="account-sessions-revoke-others",
     ),
     path(
-        "account/sessions/<str:session_id>",
+        "account/sessions/<public_id:session_id>",
         views.LoginSessionRevokeApi.as_view(),
         name="account-session",
     ),
     path("activity", views.ActivityListApi.as_view(), name="activity"),
     path("api-keys", views.ApiKeyListCreateApi.as_view(), name="api-keys"),
-    path("api-keys/<str:api_key_id>", views.ApiKeyDetailApi.as_view(), name="api-key"),
+    path("api-keys/<public_id:api_key_id>", views.ApiKeyDetailApi.as_view(), name="api-key"),
     path("ssh-keys", views.SshKeyListCreateApi.as_view(), name="ssh-keys"),
-    path("ssh-keys/<str:ssh_key_id>", views.SshKeyDetailApi.as_view(), name="ssh-key"),
+    path("ssh-keys/<public_id:ssh_key_id>", views.SshKeyDetailApi.as_view(), name="ssh-key"),
 ]

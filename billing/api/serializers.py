@@ -5,6 +5,7 @@ from rest_framework import serializers
 from billing.models import TransactionKind
 from billing.money import micros_to_decimal
 from billing.selectors import WalletBalance
+from cloudportal.api.serializers import QueryFilter
 
 
 class MoneyField(serializers.DecimalField):
@@ -32,7 +33,7 @@ class BalanceOutput(serializers.Serializer):
         }
 
 
-class WalletTransactionFilter(serializers.Serializer):
+class WalletTransactionFilter(QueryFilter):
     kind = serializers.ChoiceField(choices=TransactionKind.choices, required=False)
     since = serializers.DateTimeField(required=False, help_text="Posted at or after (ISO 8601).")
     until = serializers.DateTimeField(required=False, help_text="Posted before (ISO 8601).")

@@ -10,7 +10,7 @@ urlpatterns = [
         name="billing-transactions",
     ),
     path(
-        "billing/transactions/<str:transaction_id>",
+        "billing/transactions/<public_id:transaction_id>",
         views.WalletTransactionDetailApi.as_view(),
         name="billing-transaction",
     ),

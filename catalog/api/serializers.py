@@ -10,6 +10,7 @@ from catalog.pricing import (
     price_hourly_to_monthly,
     price_monthly_to_hourly,
 )
+from cloudportal.api.serializers import QueryFilter, StrictInput
 
 
 class OfferedRegionsMixin(serializers.Serializer):
@@ -111,7 +112,7 @@ class OfferListOutput(serializers.Serializer):
 # --- filters ------------------------------------------------------------------------
 
 
-class RegionListFilters(serializers.Serializer):
+class RegionListFilters(QueryFilter):
     available = serializers.BooleanField(required=False, allow_null=True, default=None)
 
 
@@ -128,14 +129,14 @@ class ImageListFilters(OfferedListFilters):
     os_family = serializers.ChoiceField(required=False, choices=Image.OsFamily.choices)
 
 
-class OfferListFilters(serializers.Serializer):
+class OfferListFilters(QueryFilter):
     region = serializers.CharField(required=False, max_length=64, help_text="Region slug.")
 
 
 # --- quote --------------------------------------------------------------------------
 
 
-class QuoteInput(serializers.Serializer):
+class QuoteInput(StrictInput):
     region = serializers.CharField(max_length=64)
     instance_type = serializers.CharField(max_length=64)
     image = serializers.CharField(max_length=64)

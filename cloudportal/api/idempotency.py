@@ -7,7 +7,9 @@
   remembered: a request that failed changed nothing and may be retried with its key.
 
 The view runs in one transaction with the key's row locked, so the object it creates and
-the stored response commit together; a process killed half-way leaves neither.
+the stored response commit together; a process killed half-way leaves neither. That lock
+is also the request's sign of life: PostgreSQL drops it the moment the process's connection
+dies, so a key left in flight and unlocked for a few seconds is free for the retry.
 """
 
 import hashlib
@@ -31,8 +33,9 @@ REPLAY_HEADER = "Idempotent-Replayed"
 KEY_LIFETIME = timedelta(hours=24)
 # PostgreSQL's SQLSTATE for NOWAIT finding the row locked.
 LOCK_NOT_AVAILABLE = "55P03"
-# A claimed key whose request shows no sign of life for this long was abandoned (process died).
-IN_FLIGHT_LEASE = timedelta(minutes=2)
+# A live request takes its key's row lock a moment after claiming it and holds it to the
+# end; a claimed key found unlocked this long after its claim lost its process.
+IN_FLIGHT_LEASE = timedelta(seconds=5)
 
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
     name=HEADER,
@@ -155,7 +158,9 @@ def idempotent(*, customer_id: Callable[[Request], int]) -> Callable[[View], Vie
                 )
             try:
                 with transaction.atomic():
-                    IdempotencyKey.objects.select_for_update().get(pk=record.pk)
+                    locked = IdempotencyKey.objects.select_for_update().filter(pk=record.pk).first()
+                    if locked is None or locked.locked_at != record.locked_at:
+                        raise _TakenOver  # while this request stalled: the other one runs it
                     response = view_method(self, request, *args, **kwargs)
                     if not 200 <= response.status_code < 300:
                         raise _NotRemembered(response)
@@ -164,6 +169,10 @@ def idempotent(*, customer_id: Callable[[Request], int]) -> Callable[[View], Vie
                         response_status=response.status_code,
                         response_body=response.data,
                     )
+            except _TakenOver:
+                raise IdempotencyKeyInFlight(
+                    "Another request with this key is in progress; retry shortly."
+                ) from None
             except _NotRemembered as not_remembered:
                 IdempotencyKey.objects.filter(pk=record.pk).delete()
                 return not_remembered.response
@@ -182,3 +191,7 @@ class _NotRemembered(Exception):
 
     def __init__(self, response: Response) -> None:
         self.response = response
+
+
+class _TakenOver(Exception):
+    """The key was taken over by a retry: it is not ours to complete or delete."""

@@ -13,6 +13,7 @@ from typing import Any
 
 import redis.exceptions
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, JsonResponse
 from django_guid import get_guid
@@ -20,6 +21,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
+from cloudportal.api.parsers import request_too_large
 from cloudportal.exceptions import DomainError
 
 logger = logging.getLogger(__name__)
@@ -94,7 +96,7 @@ def flatten_validation_errors(detail: Any, prefix: str = "") -> dict[str, list[s
     return {prefix or "non_field_errors": [str(detail)]}
 
 
-def _unavailable_code(exc: Exception) -> str | None:
+def dependency_unavailable_code(exc: Exception) -> str | None:
     """A dependency outage is a 503 the client may retry, not a 500 bug."""
     if isinstance(exc, DatabaseError) and type(exc).__name__ in {
         "OperationalError",
@@ -115,6 +117,8 @@ def problem_for_exception(exc: Exception, *, path: str) -> tuple[dict[str, Any],
         exc = drf_exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = drf_exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):  # a form body read by Django itself
+        exc = request_too_large()
 
     if isinstance(exc, DomainError):
         if exc.after_rollback is not None:
@@ -162,7 +166,7 @@ def problem_for_exception(exc: Exception, *, path: str) -> tuple[dict[str, Any],
         )
         return body, headers
 
-    if code := _unavailable_code(exc):
+    if code := dependency_unavailable_code(exc):
         logger.warning("api.dependency_unavailable", extra={"code": code, "error": str(exc)})
         headers["Retry-After"] = "5"
         body = problem_body(

@@ -4,10 +4,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog.pricing import price_hourly_to_monthly
+from cloudportal.api.serializers import QueryFilter, StrictInput
 from deployments.models import Deployment, Status
 
 
-class DeploymentCreateInput(serializers.Serializer):
+class DeploymentCreateInput(StrictInput):
     name = serializers.CharField(
         max_length=63, help_text="Lowercase letters, digits and hyphens; the machine's hostname."
     )
@@ -24,7 +25,7 @@ class DeploymentCreateInput(serializers.Serializer):
     )
 
 
-class DeploymentListFilter(serializers.Serializer):
+class DeploymentListFilter(QueryFilter):
     status = serializers.ChoiceField(choices=Status.choices, required=False)
     region = serializers.CharField(max_length=64, required=False)
     include_deleted = serializers.BooleanField(

@@ -4,9 +4,13 @@ from deployments.api import views
 
 urlpatterns = [
     path("deployments", views.DeploymentListCreateApi.as_view(), name="deployments"),
-    path("deployments/<str:deployment_id>", views.DeploymentDetailApi.as_view(), name="deployment"),
     path(
-        "deployments/<str:deployment_id>/events",
+        "deployments/<public_id:deployment_id>",
+        views.DeploymentDetailApi.as_view(),
+        name="deployment",
+    ),
+    path(
+        "deployments/<public_id:deployment_id>/events",
         views.DeploymentEventListApi.as_view(),
         name="deployment-events",
     ),

@@ -8,6 +8,10 @@ document.addEventListener("DOMContentLoaded", () => {
       toggle.setAttribute("aria-expanded", String(open));
     });
   }
+  // <select data-submit-on-change>: choosing applies the filter (a <noscript> button does it without JS).
+  document.querySelectorAll("[data-submit-on-change]").forEach((field) => {
+    field.addEventListener("change", () => field.form && field.form.submit());
+  });
   // Copy buttons: <button data-copy="#element-id">Copy</button>
   document.querySelectorAll("[data-copy]").forEach((button) => {
     button.addEventListener("click", async () => {

@@ -2,14 +2,15 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from cloudportal.api.serializers import QueryFilter, StrictInput
 from support.models import Attachment, Category, Message, Priority, Status, Ticket
 
 
-class TicketListFilter(serializers.Serializer):
+class TicketListFilter(QueryFilter):
     status = serializers.ChoiceField(choices=Status.choices, required=False)
 
 
-class TicketCreateInput(serializers.Serializer):
+class TicketCreateInput(StrictInput):
     subject = serializers.CharField(max_length=200)
     category = serializers.ChoiceField(choices=Category.choices, default=Category.OTHER)
     priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.NORMAL)
@@ -29,7 +30,7 @@ class TicketCreateMultipartInput(TicketCreateInput):
     )
 
 
-class TicketReplyInput(serializers.Serializer):
+class TicketReplyInput(StrictInput):
     body = serializers.CharField(max_length=20_000, trim_whitespace=False)
 
 

@@ -4,7 +4,7 @@ from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,6 +13,7 @@ from accounts import selectors as accounts_selectors
 from accounts.models import Customer, User
 from cloudportal.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from cloudportal.api.pagination import CursorPagination
+from cloudportal.api.parsers import JSONParser
 from cloudportal.api.scopes import Scope, scopes
 from support import selectors, services
 from support.api.serializers import (
@@ -86,7 +87,7 @@ class TicketListCreateApi(APIView):
     )
     @idempotent(customer_id=lambda request: request_customer(request).pk)
     def post(self, request: Request) -> Response:
-        data = TicketCreateInput(data=request.data)
+        data = TicketCreateMultipartInput(data=request.data)  # JSON or form: strict either way
         data.is_valid(raise_exception=True)
         values = data.validated_data
         ticket = services.ticket_create(
@@ -147,7 +148,7 @@ class TicketMessageListCreateApi(APIView):
     @idempotent(customer_id=lambda request: request_customer(request).pk)
     def post(self, request: Request, ticket_id: str) -> Response:
         ticket = selectors.ticket_get(customer=request_customer(request), public_id=ticket_id)
-        data = TicketReplyInput(data=request.data)
+        data = TicketReplyMultipartInput(data=request.data)  # JSON or form: strict either way
         data.is_valid(raise_exception=True)
         message = services.message_customer_post(
             ticket=ticket,

@@ -121,6 +121,21 @@ def test_key_abandoned_by_a_dead_process_is_taken_over(client, user):
     assert IdempotencyKey.objects.get().status == "completed"
 
 
+def test_key_of_a_request_whose_process_died_is_free_again_within_seconds(client, user):
+    body = {"name": "laptop", "public_key": openssh_public_key()}
+    # What a web process killed mid-POST leaves: the claim, and no lock (its connection died).
+    IdempotencyKey.objects.create(
+        customer=user.customer, key="key-1", request_fingerprint=fingerprint_of(client, body)
+    )
+    assert add_key(client, body).status_code == 409  # it might still be about to lock it
+
+    with time_machine.travel(timezone.now() + timedelta(seconds=6)):
+        response = add_key(client, body)
+
+    assert response.status_code == 201
+    assert SshKey.objects.count() == 1
+
+
 def test_failed_request_is_not_remembered(client):
     bad = add_key(client, {"name": "laptop", "public_key": "not a key"})
     good = add_key(client, {"name": "laptop", "public_key": openssh_public_key()})

@@ -23,17 +23,23 @@ def test_cursor_pages_walk_the_list_once_newest_first(client, django_assert_max_
     assert "cursor=" in first["next"]
 
 
-def test_page_size_is_capped(client):
+def test_a_page_size_over_the_cap_is_refused(client):
     UserFactory.create_batch(3)
 
-    body = client.get("/api/v1/test/users?limit=100000").json()
+    response = client.get("/api/v1/test/users?limit=100000")
 
-    assert len(body["results"]) == 3
+    assert response.status_code == 400
+    assert response.json()["errors"] == {
+        "limit": ["Ensure this value is less than or equal to 200."]
+    }
+    assert len(client.get("/api/v1/test/users?limit=200").json()["results"]) == 3
 
 
-def test_a_tampered_cursor_is_a_404_problem(client):
+def test_a_tampered_cursor_is_a_400_problem_naming_it(client):
     response = client.get("/api/v1/test/users?cursor=not-a-cursor")
 
-    assert response.status_code == 404
+    assert response.status_code == 400
     assert response["Content-Type"] == "application/problem+json"
-    assert response.json()["detail"] == "Invalid cursor"
+    assert response.json()["errors"] == {
+        "cursor": ["Not a cursor of this list: follow a page's `next` or `previous` link."]
+    }

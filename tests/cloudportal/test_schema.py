@@ -47,9 +47,25 @@ def test_api_docs_load_their_assets_from_this_server(client, path):
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert "/static/drf_spectacular_sidecar/" in html
+    scripts = re.findall(r'<script src="([^"]+)"', html)
+    assert scripts
+    assert all(src.startswith(("/static/drf_spectacular_sidecar/", "/api/")) for src in scripts)
     assert "cdn" not in html.lower()
     assert "https://" not in html.replace("https://github.com", "")
+
+
+def test_redoc_is_served_by_the_app_without_its_cdn_logo(client):
+    page = client.get("/api/redoc/").content.decode()
+    [bundle] = re.findall(r'<script src="([^"]+redoc[^"]*)"', page)
+
+    response = client.get(bundle)
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/javascript")
+    text = response.content.decode()
+    assert "Redoc" in text
+    assert len(text) > 500_000
+    assert "cdn.redoc.ly" not in text
 
 
 def test_swagger_ui_bundle_is_served_by_the_app(client):

@@ -1,0 +1,34 @@
+"""Content-Security-Policy on every response: scripts only from this server, nothing from
+anywhere else (no CDN: the API docs and their fonts are served locally too).
+
+Templates carry no inline script or event-handler attribute (tests/cloudportal/test_csp.py
+checks them); behaviour lives in static/js/. Inline *styles* stay allowed: Redoc and Swagger
+UI set them at run time, and a style cannot run code.
+"""
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+HEADER = "Content-Security-Policy"
+
+
+def content_security_policy(request: HttpRequest) -> str:
+    directives = dict(settings.CONTENT_SECURITY_POLICY)
+    # The live-updates WebSocket is this host too; 'self' covers ws: only in CSP 3 browsers.
+    host = request.get_host()
+    connect = directives.get("connect-src", "'self'")
+    directives["connect-src"] = f"{connect} ws://{host} wss://{host}"
+    return "; ".join(f"{name} {value}".strip() for name, value in directives.items())
+
+
+class ContentSecurityPolicyMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if HEADER not in response:
+            response[HEADER] = content_security_policy(request)
+        return response
