@@ -1,8 +1,9 @@
 import logging
+from smtplib import SMTPException
 
 from celery import shared_task
 
-from billing import selectors
+from billing import documents, invoices, selectors
 
 logger = logging.getLogger(__name__)
 
@@ -22,3 +23,20 @@ def ledger_verify_task() -> int:
     else:
         logger.info("ledger.verified", extra=fields)
     return len(report.problems)
+
+
+@shared_task(name="billing.invoices_issue_due")
+def invoices_issue_due_task() -> int:
+    """Daily: issue last month's invoices (on the 1st) and any a downtime left out."""
+    return invoices.invoices_issue_due()
+
+
+@shared_task(
+    name="billing.document_email",
+    autoretry_for=(SMTPException, OSError),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=8,
+)
+def document_email_task(kind: str, object_id: int) -> None:
+    documents.document_email_send(kind=kind, object_id=object_id)
