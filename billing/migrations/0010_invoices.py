@@ -6,6 +6,75 @@ from django.db import migrations, models
 
 import cloudportal.ids
 
+# Issued documents never change: the database refuses UPDATE, DELETE and TRUNCATE of
+# invoices, their lines, credit notes and receipts (as 0002 does for the ledger; test teardown's
+# TRUNCATE passes with `billing.allow_truncate = on`). Corrections are credit notes.
+DOCUMENT_TABLES = (
+    "billing_invoice",
+    "billing_invoiceline",
+    "billing_creditnote",
+    "billing_receipt",
+)
+
+POSTGRES_INSTALL = [
+    """
+    CREATE FUNCTION billing_document_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF TG_OP = 'TRUNCATE' AND current_setting('billing.allow_truncate', true) = 'on' THEN
+        RETURN NULL;
+      END IF;
+      RAISE EXCEPTION 'Issued documents never change: % on % is refused; issue a credit note.',
+        TG_OP, TG_TABLE_NAME USING ERRCODE = 'restrict_violation';
+    END $$
+    """,
+    *(
+        statement
+        for table in DOCUMENT_TABLES
+        for statement in (
+            f"CREATE TRIGGER {table}_immutable BEFORE UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION billing_document_immutable()",
+            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION billing_document_immutable()",
+        )
+    ),
+]
+
+POSTGRES_REMOVE = [
+    *(
+        f"DROP TRIGGER {table}_{name} ON {table}"
+        for table in DOCUMENT_TABLES
+        for name in ("immutable", "no_truncate")
+    ),
+    "DROP FUNCTION billing_document_immutable()",
+]
+
+SQLITE_INSTALL = [
+    f"CREATE TRIGGER {table}_no_{operation.lower()} BEFORE {operation} ON {table} "
+    f"BEGIN SELECT RAISE(ABORT, 'Issued documents never change: {operation} on {table}'); END"
+    for table in DOCUMENT_TABLES
+    for operation in ("UPDATE", "DELETE")
+]
+
+SQLITE_REMOVE = [
+    f"DROP TRIGGER {table}_no_{operation.lower()}"
+    for table in DOCUMENT_TABLES
+    for operation in ("UPDATE", "DELETE")
+]
+
+
+def install(apps, schema_editor):
+    vendor = schema_editor.connection.vendor
+    statements = {"postgresql": POSTGRES_INSTALL, "sqlite": SQLITE_INSTALL}.get(vendor, [])
+    for statement in statements:
+        schema_editor.execute(statement, params=None)
+
+
+def remove(apps, schema_editor):
+    vendor = schema_editor.connection.vendor
+    statements = {"postgresql": POSTGRES_REMOVE, "sqlite": SQLITE_REMOVE}.get(vendor, [])
+    for statement in statements:
+        schema_editor.execute(statement, params=None)
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -295,4 +364,5 @@ class Migration(migrations.Migration):
                 fields=["customer", "paid_at"], name="billing_rec_custome_e9c011_idx"
             ),
         ),
+        migrations.RunPython(install, remove),
     ]

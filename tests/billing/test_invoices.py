@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from pypdf import PdfReader
 
@@ -371,3 +371,36 @@ def test_a_receipt_per_top_up_keeps_the_details_it_was_made_out_with(customer):
     assert "$25.00" in text
     assert "Acme GmbH" in text
     assert "Visa ending 4242" in text
+
+
+def test_the_database_refuses_to_change_an_issued_invoice(customer):
+    november(customer)
+    invoice = issue(customer)
+
+    for statement in (
+        "UPDATE billing_invoice SET usage_total = 0 WHERE id = %s",
+        "DELETE FROM billing_invoiceline WHERE invoice_id = %s",
+    ):
+        with (
+            pytest.raises(IntegrityError, match="Issued documents never change"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(statement, [invoice.pk])
+
+    assert Invoice.objects.get(pk=invoice.pk).usage_total == 335_656
+    assert invoice.lines.count() == 9
+
+
+def test_the_invoice_page_lists_credit_notes_but_its_pdf_stays_as_issued(customer):
+    november(customer)
+    invoice = issue(customer)
+    before = documents.document_pdf(invoice)
+
+    invoices.credit_note_issue(invoice=invoice, amount=1_000, reason="Late", actor=Actor.system())
+
+    text = "".join(
+        page.extract_text() for page in PdfReader(io.BytesIO(documents.document_pdf(invoice))).pages
+    )
+    assert "CN-2026-000001" not in text
+    assert text == "".join(page.extract_text() for page in PdfReader(io.BytesIO(before)).pages)
