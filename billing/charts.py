@@ -21,8 +21,10 @@ DAYS = 30
 # The five deployments that cost most get a colour of their own; the rest share "Other".
 SERIES_MAX = 5
 COLOURS = ("#4f46e5", "#0f7b4a", "#a15c00", "#b42318", "#0e7490", "#6b7280")
-WIDTH, HEIGHT = 600, 220
-LEFT, RIGHT, TOP, BOTTOM = 56, 8, 10, 30
+# A narrow drawing (in px at 100%), so its 13 px labels stay legible scaled down to a
+# 390 px phone; wider screens scale it up.
+WIDTH, HEIGHT = 420, 220
+LEFT, RIGHT, TOP, BOTTOM = 64, 6, 10, 30
 PLOT_WIDTH, PLOT_HEIGHT = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
 
@@ -54,6 +56,8 @@ class Series:
 class Chart:
     width: int = WIDTH
     height: int = HEIGHT
+    left: int = LEFT
+    right: int = WIDTH - RIGHT
     bars: list[Bar] = field(default_factory=list)
     points: str = ""
     zero_y: float | None = None

@@ -26,15 +26,16 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import (
     DecimalField,
+    Exists,
     ExpressionWrapper,
     F,
     Max,
     Min,
+    OuterRef,
     Q,
     QuerySet,
     Sum,
 )
-from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from accounts import services as accounts_services
@@ -50,6 +51,7 @@ from billing.models import (
     DocumentSeries,
     Invoice,
     InvoiceLine,
+    LedgerAccount,
     LedgerEntry,
     LedgerTransaction,
     Receipt,
@@ -387,41 +389,58 @@ def _email_on_commit(*, kind: str, object_id: int) -> None:
 
 def invoices_due(*, now: datetime | None = None) -> list[tuple[int, date, str]]:
     """(customer id, month, currency) of every month over, within the catch-up window,
-    that had activity and has no invoice yet, oldest first."""
+    that had activity and has no invoice yet, oldest first.
+
+    Usage is found with one index probe per wallet and month (usage charges are indexed
+    by customer and window), never by reading the months' charges: a running machine
+    adds two a minute. The other postings (top-ups, refunds, adjustments…) are few and
+    have their own partial index on LedgerTransaction."""
     now = now or timezone.now()
     current = month_start(now)
-    oldest = current
+    months = [current]
     for _ in range(settings.BILLING_INVOICE_CATCH_UP_MONTHS):
-        oldest = month_start(oldest - timedelta(days=1))
-    since, _ = month_bounds(oldest)
+        months.insert(0, month_start(months[0] - timedelta(days=1)))
+    months.pop()  # the current month is a draft
+    due: set[tuple[int, date, str]] = set()
+    wallets = LedgerAccount.objects.filter(kind=AccountKind.WALLET)
+    for period in months:
+        start, end = month_bounds(period)
+        used = UsageCharge.objects.filter(
+            customer=OuterRef("customer"),
+            currency=OuterRef("currency"),
+            window_start__gte=start,
+            window_start__lt=end,
+        )
+        invoiced = Invoice.objects.filter(
+            customer=OuterRef("customer"), currency=OuterRef("currency"), period_start=period
+        )
+        rows = (
+            wallets.filter(Exists(used))
+            .exclude(Exists(invoiced))
+            .values_list("customer_id", "currency")
+        )
+        due.update((customer_id, period, currency) for customer_id, currency in rows)
+    since, _ = month_bounds(months[0])
     until, _ = month_bounds(current)
-    usage = (
-        UsageCharge.objects.filter(window_start__gte=since, window_start__lt=until)
-        .annotate(month=TruncMonth("window_start", tzinfo=UTC))
-        .values_list("customer_id", "month", "currency")
-        .distinct()
-    )
     postings = (
         LedgerEntry.objects.filter(
             account__kind=AccountKind.WALLET,
-            created_at__gte=since,
-            created_at__lt=until,
-            transaction__usage_charges__isnull=True,
+            transaction__created_at__gte=since,
+            transaction__created_at__lt=until,
         )
-        .annotate(month=TruncMonth("created_at", tzinfo=UTC))
-        .values_list("account__customer_id", "month", "currency")
-        .distinct()
+        .exclude(transaction__kind=TransactionKind.USAGE)
+        .values_list("account__customer_id", "transaction__created_at", "currency")
     )
-    active = {
-        (customer_id, month_start(month), currency)
-        for customer_id, month, currency in [*usage, *postings]
-    }
     issued = set(
-        Invoice.objects.filter(period_start__gte=oldest).values_list(
+        Invoice.objects.filter(period_start__gte=months[0]).values_list(
             "customer_id", "period_start", "currency"
         )
     )
-    return sorted(active - issued, key=lambda due: (due[1], due[0], due[2]))
+    for customer_id, created_at, currency in postings:
+        key = (customer_id, month_start(created_at), currency)
+        if key not in issued:
+            due.add(key)
+    return sorted(due, key=lambda key: (key[1], key[0], key[2]))
 
 
 def invoices_issue_due(*, now: datetime | None = None) -> int:

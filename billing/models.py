@@ -148,7 +148,14 @@ class LedgerTransaction(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        indexes: ClassVar[list[models.Index]] = [models.Index(fields=["created_at"])]
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["created_at"]),
+            # The few postings that are not usage, by month: the invoice run finds
+            # top-ups, refunds and adjustments without reading the usage.
+            models.Index(
+                fields=["created_at"], condition=~Q(kind="usage"), name="billing_txn_not_usage"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.public_id} {self.kind} ({self.idempotency_key})"

@@ -364,5 +364,13 @@ class Migration(migrations.Migration):
                 fields=["customer", "paid_at"], name="billing_rec_custome_e9c011_idx"
             ),
         ),
+        migrations.AddIndex(
+            model_name="ledgertransaction",
+            index=models.Index(
+                condition=models.Q(("kind", "usage"), _negated=True),
+                fields=["created_at"],
+                name="billing_txn_not_usage",
+            ),
+        ),
         migrations.RunPython(install, remove),
     ]

@@ -103,7 +103,7 @@ def test_the_overview_draws_daily_spend_by_deployment_and_the_balance(page_clien
         html = page_client.get("/billing/").content.decode()
 
     spend = re.search(r'<svg class="chart-svg" data-chart="spend".*?</svg>', html, re.S).group(0)
-    assert 'viewBox="0 0 600 220"' in spend
+    assert 'viewBox="0 0 420 220"' in spend
     assert 'width="100%"' in spend
     titles = re.findall(r"<rect [^>]*><title>([^<]*)</title>", spend)
     assert titles == [

@@ -404,3 +404,27 @@ def test_the_invoice_page_lists_credit_notes_but_its_pdf_stays_as_issued(custome
     )
     assert "CN-2026-000001" not in text
     assert text == "".join(page.extract_text() for page in PdfReader(io.BytesIO(before)).pages)
+
+
+def test_a_month_with_only_a_top_up_is_invoiced_with_its_payment(customer, other_customer):
+    paid(customer, 25_000_000, when=at(2026, 9, 14, 9), key="pi_september")
+    usage(
+        other_customer,
+        subject="dep_O",
+        label="other",
+        component="compute",
+        window=at(2026, 9, 30, 23, 59),
+        amount=41_667,
+    )
+
+    with time_machine.travel(ISSUE_TIME, tick=False):
+        assert invoices.invoices_issue_due() == 2
+
+    invoice = customer.invoices.get()
+    assert (invoice.period_start, invoice.total, invoice.payments_total) == (
+        date(2026, 9, 1),
+        0,
+        25_000_000,
+    )
+    assert invoice.closing_balance == 25_000_000
+    assert other_customer.invoices.get().period_start == date(2026, 9, 1)
