@@ -41,12 +41,15 @@ def test_invoices_are_read_only_even_for_a_superuser(staff_client, invoice):
     assert Invoice.objects.filter(pk=invoice.pk).exists()
 
 
-def test_staff_issue_a_credit_note_with_a_reason(staff_client, invoice, customer):
+def test_staff_issue_a_credit_note_with_a_reason(
+    staff_client, invoice, customer, committed, mailoutbox
+):
     before = selectors.wallet_balance(customer=customer).posted
     url = f"/admin/billing/invoice/{invoice.pk}/credit-note/"
 
-    refused = staff_client.post(url, {"amount": "0.10", "reason": ""})
-    response = staff_client.post(url, {"amount": "0.10", "reason": "Render ran slow"})
+    with committed():
+        refused = staff_client.post(url, {"amount": "0.10", "reason": ""})
+        response = staff_client.post(url, {"amount": "0.10", "reason": "Render ran slow"})
 
     assert refused.status_code == 200
     assert response.status_code == 302
@@ -57,3 +60,9 @@ def test_staff_issue_a_credit_note_with_a_reason(staff_client, invoice, customer
         "finance@example.com",
     )
     assert selectors.wallet_balance(customer=customer).posted == before + 100_000
+    # The customer is emailed the credit note's PDF.
+    [email] = mailoutbox
+    assert email.to == [customer.user.email]
+    assert email.subject == ("[GPU Cloud] Credit note CN-2026-000001 for invoice INV-2026-000001")
+    assert "Reason: Render ran slow" in email.body
+    assert email.attachments[0][0] == "CN-2026-000001.pdf"
