@@ -1,6 +1,10 @@
+from collections.abc import Mapping
+from typing import Any
+
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import renderers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -102,6 +106,25 @@ class InvoiceDetailApi(APIView):
         return Response(InvoiceDetailOutput(invoice).data)
 
 
+class PdfRenderer(renderers.BaseRenderer):
+    """Lets a client send `Accept: application/pdf` (DRF answers 406 to a type no renderer
+    offers); the PDF itself is an HttpResponse, and a problem still goes out as JSON."""
+
+    media_type = "application/pdf"
+    format = "pdf"
+    charset = None
+    render_style = "binary"
+
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
+    ) -> bytes:
+        return renderers.JSONRenderer().render(data)
+
+
+PDF_RENDERERS = [renderers.JSONRenderer, PdfRenderer]
 PDF_RESPONSES = {
     (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The PDF."),
     404: OpenApiResponse(),
@@ -109,6 +132,8 @@ PDF_RESPONSES = {
 
 
 class InvoicePdfApi(APIView):
+    renderer_classes = PDF_RENDERERS
+
     @extend_schema(
         operation_id="billing_invoices_pdf",
         summary="One invoice as a PDF",
@@ -153,6 +178,8 @@ class ReceiptDetailApi(APIView):
 
 
 class ReceiptPdfApi(APIView):
+    renderer_classes = PDF_RENDERERS
+
     @extend_schema(
         operation_id="billing_receipts_pdf",
         summary="The receipt of one top-up as a PDF",

@@ -84,7 +84,9 @@ def test_an_invoice_has_its_lines_and_both_parties(client, issued):
 
 
 def test_the_invoice_pdf(client, issued):
-    response = client.get(f"/api/v1/billing/invoices/{issued[0].public_id}/pdf")
+    response = client.get(
+        f"/api/v1/billing/invoices/{issued[0].public_id}/pdf", HTTP_ACCEPT="application/pdf"
+    )
 
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
@@ -98,7 +100,10 @@ def test_another_customers_invoice_is_not_found(api_client, other_customer, issu
     api_client.force_login(other_customer.user)
 
     for path in ("", "/pdf"):
-        response = api_client.get(f"/api/v1/billing/invoices/{issued[0].public_id}{path}")
+        response = api_client.get(
+            f"/api/v1/billing/invoices/{issued[0].public_id}{path}",
+            HTTP_ACCEPT="application/pdf" if path else "application/json",
+        )
         assert response.status_code == 404
         assert response.json()["code"] == "not_found"
     assert api_client.get("/api/v1/billing/invoices").json()["results"] == []
