@@ -443,25 +443,34 @@ def invoices_due(*, now: datetime | None = None) -> list[tuple[int, date, str]]:
     return sorted(due, key=lambda key: (key[1], key[0], key[2]))
 
 
+def invoice_issue_due(*, customer_id: int, period_start: date, currency: str) -> Invoice | None:
+    """`invoice_issue` for one (customer, month, currency) of `invoices_due`."""
+    customer = Customer.objects.select_related("user").get(pk=customer_id)
+    return invoice_issue(customer=customer, period_start=period_start, currency=currency)
+
+
+def invoices_queue_due(*, now: datetime | None = None) -> int:
+    """The daily job: queue one `billing.invoice_issue` task per invoice due (last month's
+    on the 1st, and any month a downtime left out), so the 1st's run is spread over the
+    workers and no task nears the time limit. Returns how many it queued."""
+    from billing.tasks import invoice_issue_task
+
+    due = invoices_due(now=now)
+    for customer_id, period_start, currency in due:
+        invoice_issue_task.delay(customer_id, period_start.isoformat(), currency)
+    logger.info("invoices.queued", extra={"count": len(due)})
+    return len(due)
+
+
 def invoices_issue_due(*, now: datetime | None = None) -> int:
-    """The daily job: issue every invoice that is due (last month's on the 1st, and any
-    month a downtime left out). A rerun issues nothing twice. Returns how many it issued."""
+    """Issue every invoice due in this process, one after another (staff and tests; beat
+    queues them with `invoices_queue_due`). A rerun issues nothing twice. Returns how
+    many it issued."""
     issued = 0
-    customers: dict[int, Customer] = {}
     for customer_id, period_start, currency in invoices_due(now=now):
-        customer = customers.get(customer_id)
-        if customer is None:
-            customer = customers[customer_id] = Customer.objects.select_related("user").get(
-                pk=customer_id
-            )
-        try:
-            invoice = invoice_issue(customer=customer, period_start=period_start, currency=currency)
-        except Exception:
-            logger.exception(
-                "invoice.issue_failed",
-                extra={"customer": customer.public_id, "period": f"{period_start:%Y-%m}"},
-            )
-            continue
+        invoice = invoice_issue_due(
+            customer_id=customer_id, period_start=period_start, currency=currency
+        )
         if invoice is not None:
             issued += 1
     logger.info("invoices.issued", extra={"count": issued})

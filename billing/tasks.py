@@ -1,7 +1,9 @@
 import logging
+from datetime import date
 from smtplib import SMTPException
 
 from celery import shared_task
+from django.db import OperationalError
 
 from billing import documents, invoices, selectors
 
@@ -27,8 +29,23 @@ def ledger_verify_task() -> int:
 
 @shared_task(name="billing.invoices_issue_due")
 def invoices_issue_due_task() -> int:
-    """Daily: issue last month's invoices (on the 1st) and any a downtime left out."""
-    return invoices.invoices_issue_due()
+    """Daily: queue the invoices due (last month's on the 1st, any a downtime left out)."""
+    return invoices.invoices_queue_due()
+
+
+@shared_task(
+    name="billing.invoice_issue",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def invoice_issue_task(customer_id: int, period_start: str, currency: str) -> str | None:
+    invoice = invoices.invoice_issue_due(
+        customer_id=customer_id,
+        period_start=date.fromisoformat(period_start),
+        currency=currency,
+    )
+    return invoice.number if invoice is not None else None
 
 
 @shared_task(

@@ -25,6 +25,8 @@ from billing.models import (
     LedgerTransaction,
     TransactionKind,
 )
+from billing.tasks import invoices_issue_due_task
+from cloudportal.celery import app as celery_app
 from tests.accounts.factories import UserFactory
 from tests.billing.conftest import ledger_assert_verified
 from tests.billing.invoicing import (
@@ -428,3 +430,29 @@ def test_a_month_with_only_a_top_up_is_invoiced_with_its_payment(customer, other
     )
     assert invoice.closing_balance == 25_000_000
     assert other_customer.invoices.get().period_start == date(2026, 9, 1)
+
+
+@pytest.fixture
+def eager_tasks():
+    """Tasks run in-process as a worker would (their emails stay uncommitted, unsent)."""
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager = False
+    celery_app.conf.task_eager_propagates = False
+
+
+def test_the_daily_task_queues_one_issue_task_per_invoice_due(
+    customer, other_customer, eager_tasks
+):
+    november(customer)
+    november(other_customer, suffix="-other")
+
+    with time_machine.travel(ISSUE_TIME, tick=False):
+        queued = invoices_issue_due_task.delay().get()
+        again = invoices_issue_due_task.delay().get()
+
+    assert (queued, again) == (4, 0)
+    assert sorted(Invoice.objects.values_list("number", flat=True)) == [
+        f"INV-2026-{n:06d}" for n in range(1, 5)
+    ]
