@@ -263,7 +263,7 @@ def invoice_build(
         lines.append(
             InvoiceLine(
                 kind=kind,
-                description=f"{label}: {txn.memo}" if txn.memo else label,
+                description=(f"{label}: {txn.memo}" if txn.memo else label)[:500],
                 amount=amount,
                 reference=txn.public_id,
                 posted_at=entry.created_at,

@@ -13,7 +13,7 @@ from pypdf import PdfReader
 
 from accounts.activity import Actor
 from accounts.models import ActivityEntry, ActivityVerb
-from billing import documents, invoices, selectors
+from billing import documents, invoices, selectors, services
 from billing.exceptions import CreditNoteInvalid, InvoicePeriodOpen
 from billing.models import (
     AccountKind,
@@ -456,3 +456,15 @@ def test_the_daily_task_queues_one_issue_task_per_invoice_due(
     assert sorted(Invoice.objects.values_list("number", flat=True)) == [
         f"INV-2026-{n:06d}" for n in range(1, 5)
     ]
+
+
+def test_a_longest_reason_still_fits_its_invoice_line(customer):
+    with time_machine.travel(at(2026, 11, 20, 9), tick=False):
+        services.wallet_adjust(
+            customer=customer, amount=1_000_000, reason="x" * 500, actor=Actor.system()
+        )
+
+    invoice = issue(customer)
+
+    [line] = invoice.lines.all()
+    assert line.description == ("Adjustment: " + "x" * 500)[:500]
