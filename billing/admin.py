@@ -15,10 +15,13 @@ from django.utils.html import format_html
 
 from accounts.activity import Actor, client_ip
 from accounts.models import User
-from billing import selectors, services
+from billing import invoices, selectors, services
 from billing.models import (
+    CreditNote,
     CustomerBalance,
     Hold,
+    Invoice,
+    InvoiceLine,
     LedgerAccount,
     LedgerEntry,
     LedgerTransaction,
@@ -181,3 +184,113 @@ class CustomerBalanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[CustomerBalance]
             "form": form,
         }
         return TemplateResponse(request, "admin/billing/adjust_balance.html", context)
+
+
+class InvoiceLineInline(ReadOnlyAdminMixin, admin.TabularInline[InvoiceLine, Invoice]):
+    model = InvoiceLine
+    fields = ("position", "kind", "description", "quantity", "unit", "rate", "amount", "reference")
+    readonly_fields = fields
+    extra = 0
+
+
+class CreditNoteInline(ReadOnlyAdminMixin, admin.TabularInline[CreditNote, Invoice]):
+    model = CreditNote
+    fk_name = "invoice"
+    fields = ("number", "amount", "reason", "issued_by", "issued_at", "transaction")
+    readonly_fields = fields
+    extra = 0
+
+
+class CreditNoteForm(forms.Form):
+    amount = forms.DecimalField(
+        min_value=Decimal("0.000001"),
+        max_digits=14,
+        decimal_places=6,
+        help_text="In USD, credited to the customer's balance.",
+    )
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Required. Printed on the credit note the customer receives.",
+    )
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[Invoice]):
+    """Issued invoices never change; a correction is a credit note (the button here)."""
+
+    list_display = ("number", "customer", "period_start", "total_display", "issued_at")
+    list_filter = ("period_start", "currency")
+    search_fields = ("number", "public_id", "customer__public_id", "customer__user__email")
+    list_select_related = ("customer",)
+    date_hierarchy = "issued_at"
+    readonly_fields = (
+        "number",
+        "public_id",
+        "customer",
+        "period_start",
+        "currency",
+        "total_display",
+        "opening_balance",
+        "payments_total",
+        "other_total",
+        "closing_balance",
+        "seller",
+        "buyer",
+        "issued_at",
+        "credit_note_link",
+    )
+    fields = readonly_fields
+    inlines = (InvoiceLineInline, CreditNoteInline)
+
+    def get_urls(self) -> list[URLPattern]:
+        credit = path(
+            "<path:object_id>/credit-note/",
+            self.admin_site.admin_view(self.credit_note_view),
+            name="billing_invoice_credit_note",
+        )
+        return [credit, *super().get_urls()]
+
+    @admin.display(description="Total (usage)", ordering="usage_total")
+    def total_display(self, invoice: Invoice) -> str:
+        return usd(invoice.usage_total)
+
+    @admin.display(description="")
+    def credit_note_link(self, invoice: Invoice) -> str:
+        url = reverse("admin:billing_invoice_credit_note", args=[invoice.pk])
+        return format_html('<a class="button" href="{}">Issue a credit note</a>', url)
+
+    def credit_note_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if not request.user.has_perm("billing.add_creditnote"):
+            raise PermissionDenied
+        invoice = get_object_or_404(Invoice.objects.select_related("customer__user"), pk=object_id)
+        form = CreditNoteForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            assert isinstance(request.user, User)
+            try:
+                note = invoices.credit_note_issue(
+                    invoice=invoice,
+                    amount=micros_from_decimal(form.cleaned_data["amount"]),
+                    reason=form.cleaned_data["reason"],
+                    actor=Actor.staff(request.user, ip_address=client_ip(request)),
+                )
+            except DomainError as error:
+                for field, field_errors in (error.errors or {"": [error.detail]}).items():
+                    for message in field_errors:
+                        form.add_error(field if field in form.fields else None, message)
+            else:
+                self.message_user(
+                    request,
+                    f"Issued {note.number}: {usd(note.amount)} credited to "
+                    f"{invoice.customer.public_id}.",
+                    messages.SUCCESS,
+                )
+                return redirect("admin:billing_invoice_change", invoice.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Issue a credit note for {invoice.number}",
+            "invoice": invoice,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/billing/credit_note.html", context)

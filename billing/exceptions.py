@@ -41,3 +41,23 @@ class AdjustmentInvalid(DomainError):
     code = "adjustment_invalid"
     status = 400
     title = "Invalid balance adjustment"
+
+
+class InvoicePeriodOpen(DomainError):
+    """The month is not over: it is a live draft, which is never issued or numbered."""
+
+    code = "invoice_period_open"
+    status = 409
+    title = "The month is not over yet"
+
+
+class CreditNoteInvalid(DomainError):
+    code = "credit_note_invalid"
+    status = 400
+    title = "Invalid credit note"
+
+
+class BillingDetailsInvalid(DomainError):
+    code = "billing_details_invalid"
+    status = 400
+    title = "Invalid billing details"

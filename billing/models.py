@@ -148,7 +148,14 @@ class LedgerTransaction(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        indexes: ClassVar[list[models.Index]] = [models.Index(fields=["created_at"])]
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["created_at"]),
+            # The few postings that are not usage, by month: the invoice run finds
+            # top-ups, refunds and adjustments without reading the usage.
+            models.Index(
+                fields=["created_at"], condition=~Q(kind="usage"), name="billing_txn_not_usage"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.public_id} {self.kind} ({self.idempotency_key})"
@@ -266,3 +273,164 @@ class CustomerBalance(Customer):
         proxy = True
         verbose_name = "customer balance"
         permissions = (("adjust_balance", "Can credit or debit a customer's balance"),)
+
+
+# --- Invoices, credit notes, receipts -----------------------------------------------------
+
+
+class BillingDetails(models.Model):
+    """Who the customer's invoices and receipts are made out to (a settings form)."""
+
+    customer = models.OneToOneField(
+        Customer, on_delete=models.PROTECT, related_name="billing_details"
+    )
+    name = models.CharField(max_length=200, blank=True)
+    address = models.TextField(max_length=1000, blank=True)
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2.")
+    tax_id = models.CharField(max_length=50, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.name}"
+
+
+class DocumentSeries(models.TextChoices):
+    INVOICE = "INV", "Invoice"
+    CREDIT_NOTE = "CN", "Credit note"
+
+
+class DocumentCounter(models.Model):
+    """The last number given in one series and year; locked FOR UPDATE by the transaction
+    that issues the next document, so numbers have no gaps and no duplicates."""
+
+    series = models.CharField(max_length=4, choices=DocumentSeries.choices)
+    year = models.PositiveSmallIntegerField()
+    last_number = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["series", "year"], name="billing_counter_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.series}-{self.year}: {self.last_number}"
+
+
+class Invoice(models.Model):
+    """A customer's month, issued once and never changed: its lines, totals and both
+    parties' details are a snapshot. The current month is a draft computed on the fly
+    (`billing.invoices.invoice_draft`), never stored."""
+
+    public_id = PublicIdField(prefix="inv")
+    number = models.CharField(max_length=20, unique=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
+    period_start = models.DateField(help_text="The first day of the UTC month invoiced.")
+    currency = models.CharField(max_length=3, default=DEFAULT_CURRENCY)
+    opening_balance = models.BigIntegerField(help_text="Micro-units.")
+    usage_total = models.BigIntegerField(help_text="The month's usage postings, micro-units.")
+    other_total = models.BigIntegerField(help_text="Adjustments, refunds, credits, disputes.")
+    payments_total = models.BigIntegerField(help_text="Top-ups received in the month.")
+    closing_balance = models.BigIntegerField(help_text="Micro-units.")
+    seller = models.JSONField(default=dict)
+    buyer = models.JSONField(default=dict)
+    issued_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                fields=["customer", "period_start", "currency"], name="billing_invoice_once"
+            ),
+        ]
+        indexes: ClassVar[list[models.Index]] = [models.Index(fields=["customer", "issued_at"])]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def total(self) -> int:
+        """What the month's usage cost: the invoice total."""
+        return self.usage_total
+
+
+class InvoiceLine(models.Model):
+    class Kind(models.TextChoices):
+        USAGE = "usage", "Usage"
+        OTHER = "other", "Other change to the balance"
+        PAYMENT = "payment", "Payment received"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")
+    position = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    description = models.CharField(max_length=500)
+    subject = models.CharField(max_length=40, blank=True)
+    component = models.CharField(max_length=10, blank=True)
+    quantity = models.DecimalField(
+        max_digits=16, decimal_places=4, null=True, blank=True, help_text="Hours or GB-hours."
+    )
+    unit = models.CharField(max_length=10, blank=True)
+    rate = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    amount = models.BigIntegerField(
+        help_text="Micro-units: a charge for usage; the change to the balance otherwise."
+    )
+    reference = models.CharField(max_length=40, blank=True, help_text="The txn_… posting.")
+    posted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["invoice", "position"], name="billing_line_position"),
+        ]
+        ordering = ("invoice", "position")
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id}#{self.position} {self.description}"
+
+
+class CreditNote(models.Model):
+    """A correction to an issued invoice: credits the wallet (key `creditnote:<id>`)."""
+
+    public_id = PublicIdField(prefix="crn")
+    number = models.CharField(max_length=20, unique=True)
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credit_notes")
+    amount = models.BigIntegerField(help_text="Micro-units credited.")
+    currency = models.CharField(max_length=3, default=DEFAULT_CURRENCY)
+    reason = models.CharField(max_length=500)
+    transaction = models.OneToOneField(
+        LedgerTransaction, on_delete=models.PROTECT, related_name="credit_note"
+    )
+    seller = models.JSONField(default=dict)
+    buyer = models.JSONField(default=dict)
+    issued_by = models.CharField(max_length=254, blank=True)
+    issued_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="billing_credit_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class Receipt(models.Model):
+    """The receipt of one top-up (a TOPUP posting on the wallet), with both parties'
+    details as they stood when it was first made out."""
+
+    public_id = PublicIdField(prefix="rcp")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="receipts")
+    transaction = models.OneToOneField(
+        LedgerTransaction, on_delete=models.PROTECT, related_name="receipt"
+    )
+    amount = models.BigIntegerField(help_text="Micro-units received.")
+    currency = models.CharField(max_length=3, default=DEFAULT_CURRENCY)
+    paid_at = models.DateTimeField()
+    payment_method = models.CharField(max_length=100, blank=True)
+    seller = models.JSONField(default=dict)
+    buyer = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes: ClassVar[list[models.Index]] = [models.Index(fields=["customer", "paid_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.amount}"

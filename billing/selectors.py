@@ -12,10 +12,14 @@ from accounts.models import Customer, User
 from billing.models import (
     DEFAULT_CURRENCY,
     AccountKind,
+    BillingDetails,
+    CreditNote,
     Hold,
+    Invoice,
     LedgerAccount,
     LedgerEntry,
     LedgerTransaction,
+    Receipt,
     SystemAccount,
     UsageCharge,
 )
@@ -207,3 +211,41 @@ def usage_amount_by_subject(
         .annotate(total=Sum("amount"))
     )
     return {row["subject"]: int(row["total"] or 0) for row in rows}
+
+
+# --- Invoices, credit notes, receipts -----------------------------------------------------
+
+
+def invoice_list(*, customer: Customer) -> QuerySet[Invoice]:
+    return Invoice.objects.filter(customer=customer).order_by("-period_start", "-issued_at")
+
+
+def invoice_get(*, customer: Customer, public_id: str) -> Invoice:
+    """One of the customer's invoices with its lines and credit notes; another's is a 404."""
+    return get_object_or_404(
+        invoice_list(customer=customer).prefetch_related("lines", "credit_notes"),
+        public_id=public_id,
+    )
+
+
+def credit_note_get(*, customer: Customer, public_id: str) -> CreditNote:
+    return get_object_or_404(
+        CreditNote.objects.filter(customer=customer).select_related("invoice"),
+        public_id=public_id,
+    )
+
+
+def receipt_list(*, customer: Customer) -> QuerySet[Receipt]:
+    return (
+        Receipt.objects.filter(customer=customer)
+        .select_related("transaction")
+        .order_by("-paid_at", "-id")
+    )
+
+
+def receipt_get(*, customer: Customer, public_id: str) -> Receipt:
+    return get_object_or_404(receipt_list(customer=customer), public_id=public_id)
+
+
+def billing_details_get(*, customer: Customer) -> BillingDetails | None:
+    return BillingDetails.objects.filter(customer=customer).first()

@@ -1,8 +1,11 @@
 import logging
+from datetime import date
+from smtplib import SMTPException
 
 from celery import shared_task
+from django.db import OperationalError
 
-from billing import selectors
+from billing import documents, invoices, selectors
 
 logger = logging.getLogger(__name__)
 
@@ -22,3 +25,35 @@ def ledger_verify_task() -> int:
     else:
         logger.info("ledger.verified", extra=fields)
     return len(report.problems)
+
+
+@shared_task(name="billing.invoices_issue_due")
+def invoices_issue_due_task() -> int:
+    """Daily: queue the invoices due (last month's on the 1st, any a downtime left out)."""
+    return invoices.invoices_queue_due()
+
+
+@shared_task(
+    name="billing.invoice_issue",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def invoice_issue_task(customer_id: int, period_start: str, currency: str) -> str | None:
+    invoice = invoices.invoice_issue_due(
+        customer_id=customer_id,
+        period_start=date.fromisoformat(period_start),
+        currency=currency,
+    )
+    return invoice.number if invoice is not None else None
+
+
+@shared_task(
+    name="billing.document_email",
+    autoretry_for=(SMTPException, OSError),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=8,
+)
+def document_email_task(kind: str, object_id: int) -> None:
+    documents.document_email_send(kind=kind, object_id=object_id)

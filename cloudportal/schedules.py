@@ -67,6 +67,13 @@ PERIODIC_TASKS: tuple[Schedule, ...] = (
         when=Cron(minute="17", hour="3"),
     ),
     Schedule(
+        # Daily, so last month's invoices go out on the 1st (two hours after midnight UTC,
+        # for metering to post the month's last windows) and a downtime is caught up.
+        name="billing: issue invoices due",
+        task="billing.invoices_issue_due",
+        when=Cron(minute="15", hour="2"),
+    ),
+    Schedule(
         name="billing: verify the ledger",
         task="billing.ledger_verify",
         when=Cron(minute="41", hour="2"),

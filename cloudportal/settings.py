@@ -443,6 +443,20 @@ DEPLOYMENTS_ORPHAN_GRACE: int = env.int("DEPLOYMENTS_ORPHAN_GRACE", default=3600
 if DEPLOYMENTS_ORPHAN_GRACE < 0:
     raise ImproperlyConfigured("DEPLOYMENTS_ORPHAN_GRACE must not be negative.")
 
+# --- Billing: invoices and receipts ---------------------------------------------------
+
+# The seller printed on invoices, credit notes and receipts (a snapshot is kept on each).
+BILLING_SELLER_NAME: str = env.str("BILLING_SELLER_NAME", default="GPU Cloud")
+BILLING_SELLER_ADDRESS: str = env.str("BILLING_SELLER_ADDRESS", default="", multiline=True)
+BILLING_SELLER_COUNTRY: str = env.str("BILLING_SELLER_COUNTRY", default="")
+BILLING_SELLER_TAX_ID: str = env.str("BILLING_SELLER_TAX_ID", default="")
+BILLING_SELLER_EMAIL: str = env.str("BILLING_SELLER_EMAIL", default="billing@localhost")
+# How many past months the daily invoice run looks back for a month left uninvoiced
+# (downtime on the 1st is caught up the next day; older activity is a staff matter).
+BILLING_INVOICE_CATCH_UP_MONTHS: int = env.int("BILLING_INVOICE_CATCH_UP_MONTHS", default=12)
+if BILLING_INVOICE_CATCH_UP_MONTHS < 1:
+    raise ImproperlyConfigured("BILLING_INVOICE_CATCH_UP_MONTHS must be at least 1.")
+
 # --- Support ----------------------------------------------------------------------
 
 # The portal's own address, for links in emails (no request to take it from in a task).

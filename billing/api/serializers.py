@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from billing.models import TransactionKind
+from billing.models import Invoice, InvoiceLine, TransactionKind
 from billing.money import micros_to_decimal
 from billing.selectors import WalletBalance
 from cloudportal.api.serializers import QueryFilter
@@ -56,3 +56,63 @@ class WalletTransactionOutput(serializers.Serializer):
         source="account_seq", help_text="1, 2, 3… on your wallet, without gaps."
     )
     created_at = serializers.DateTimeField()
+
+
+class InvoicePartyOutput(serializers.Serializer):
+    name = serializers.CharField()
+    address = serializers.CharField()
+    country = serializers.CharField()
+    tax_id = serializers.CharField()
+    email = serializers.CharField()
+
+
+class InvoiceLineOutput(serializers.Serializer):
+    kind = serializers.ChoiceField(
+        choices=InvoiceLine.Kind.choices,
+        help_text="usage: a charge; other: an adjustment, refund, credit or dispute (the "
+        "change to your balance); payment: a top-up received.",
+    )
+    description = serializers.CharField()
+    deployment_id = serializers.CharField(source="subject", help_text="dep_… for usage lines.")
+    component = serializers.CharField(help_text="compute or storage, for usage lines.")
+    quantity = serializers.DecimalField(
+        max_digits=16, decimal_places=4, allow_null=True, help_text="Hours or GB-hours."
+    )
+    unit = serializers.CharField()
+    rate = serializers.DecimalField(max_digits=14, decimal_places=6, allow_null=True)
+    amount = MoneyField()
+    transaction_id = serializers.CharField(source="reference", help_text="txn_… when one posting.")
+    posted_at = serializers.DateTimeField(allow_null=True)
+
+
+class InvoiceOutput(serializers.Serializer):
+    id = serializers.CharField(source="public_id", help_text="inv_… id.")
+    number = serializers.CharField(help_text="INV-<year>-<6 digits>, without gaps per year.")
+    period = serializers.SerializerMethodField(help_text="The UTC month, YYYY-MM.")
+    currency = serializers.CharField()
+    total = MoneyField(help_text="The month's usage: equals its usage postings to the micro-unit.")
+    opening_balance = MoneyField()
+    payments_total = MoneyField()
+    other_total = MoneyField()
+    closing_balance = MoneyField()
+    issued_at = serializers.DateTimeField()
+
+    def get_period(self, invoice: Invoice) -> str:
+        return f"{invoice.period_start:%Y-%m}"
+
+
+class InvoiceDetailOutput(InvoiceOutput):
+    seller = InvoicePartyOutput()
+    buyer = InvoicePartyOutput()
+    lines = InvoiceLineOutput(many=True)
+
+
+class ReceiptOutput(serializers.Serializer):
+    id = serializers.CharField(source="public_id", help_text="rcp_… id.")
+    transaction_id = serializers.CharField(source="transaction.public_id")
+    amount = MoneyField()
+    currency = serializers.CharField()
+    payment_method = serializers.CharField()
+    paid_at = serializers.DateTimeField()
+    seller = InvoicePartyOutput()
+    buyer = InvoicePartyOutput()

@@ -14,4 +14,26 @@ urlpatterns = [
         views.WalletTransactionDetailApi.as_view(),
         name="billing-transaction",
     ),
+    path("billing/invoices", views.InvoiceListApi.as_view(), name="billing-invoices"),
+    path(
+        "billing/invoices/<public_id:invoice_id>",
+        views.InvoiceDetailApi.as_view(),
+        name="billing-invoice",
+    ),
+    path(
+        "billing/invoices/<public_id:invoice_id>/pdf",
+        views.InvoicePdfApi.as_view(),
+        name="billing-invoice-pdf",
+    ),
+    path("billing/receipts", views.ReceiptListApi.as_view(), name="billing-receipts"),
+    path(
+        "billing/receipts/<public_id:receipt_id>",
+        views.ReceiptDetailApi.as_view(),
+        name="billing-receipt",
+    ),
+    path(
+        "billing/receipts/<public_id:receipt_id>/pdf",
+        views.ReceiptPdfApi.as_view(),
+        name="billing-receipt-pdf",
+    ),
 ]

@@ -1,13 +1,22 @@
-from drf_spectacular.utils import extend_schema
+from collections.abc import Mapping
+from typing import Any
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import renderers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors as accounts_selectors
 from accounts.models import Customer, User
-from billing import selectors
+from billing import documents, invoices, selectors
 from billing.api.serializers import (
     BalanceOutput,
+    InvoiceDetailOutput,
+    InvoiceOutput,
+    ReceiptOutput,
     WalletTransactionFilter,
     WalletTransactionOutput,
 )
@@ -71,3 +80,129 @@ class WalletTransactionDetailApi(APIView):
             customer=request_customer(request), transaction_public_id=transaction_id
         )
         return Response(WalletTransactionOutput(entry).data)
+
+
+class InvoicePagination(CursorPagination):
+    ordering = "-period_start"  # one invoice per customer and month
+
+
+class InvoiceListApi(APIView):
+    api_key_scopes = scopes(read=Scope.BILLING_READ, write=Scope.BILLING_READ)  # read-only
+    pagination_class = InvoicePagination
+
+    @extend_schema(
+        operation_id="billing_invoices_list",
+        summary="Your issued invoices, newest month first (the current month is not issued)",
+        responses=InvoiceOutput(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        invoices = selectors.invoice_list(customer=request_customer(request))
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(invoices, request, view=self)
+        return paginator.get_paginated_response(InvoiceOutput(page, many=True).data)
+
+
+class InvoiceDetailApi(APIView):
+    api_key_scopes = scopes(read=Scope.BILLING_READ, write=Scope.BILLING_READ)  # read-only
+
+    @extend_schema(
+        operation_id="billing_invoices_retrieve",
+        summary="One invoice with its lines",
+        responses=InvoiceDetailOutput,
+    )
+    def get(self, request: Request, invoice_id: str) -> Response:
+        invoice = selectors.invoice_get(customer=request_customer(request), public_id=invoice_id)
+        return Response(InvoiceDetailOutput(invoice).data)
+
+
+class PdfRenderer(renderers.BaseRenderer):
+    """Lets a client send `Accept: application/pdf` (DRF answers 406 to a type no renderer
+    offers); the PDF itself is an HttpResponse, and a problem still goes out as JSON."""
+
+    media_type = "application/pdf"
+    format = "pdf"
+    charset = None
+    render_style = "binary"
+
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
+    ) -> bytes:
+        return renderers.JSONRenderer().render(data)
+
+
+PDF_RENDERERS = [renderers.JSONRenderer, PdfRenderer]
+PDF_RESPONSES = {
+    (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The PDF."),
+    404: OpenApiResponse(),
+}
+
+
+class InvoicePdfApi(APIView):
+    api_key_scopes = scopes(read=Scope.BILLING_READ, write=Scope.BILLING_READ)  # read-only
+    renderer_classes = PDF_RENDERERS
+
+    @extend_schema(
+        operation_id="billing_invoices_pdf",
+        summary="One invoice as a PDF",
+        responses=PDF_RESPONSES,
+        # Two renderers make spectacular offer ?format=; the PDF is the one answer.
+        parameters=[OpenApiParameter("format", exclude=True)],
+    )
+    def get(self, request: Request, invoice_id: str) -> HttpResponse:
+        invoice = selectors.invoice_get(customer=request_customer(request), public_id=invoice_id)
+        return documents.pdf_response(invoice, download=True)
+
+
+class ReceiptPagination(CursorPagination):
+    ordering = "-paid_at"
+
+
+class ReceiptListApi(APIView):
+    api_key_scopes = scopes(read=Scope.BILLING_READ, write=Scope.BILLING_READ)  # read-only
+    pagination_class = ReceiptPagination
+
+    @extend_schema(
+        operation_id="billing_receipts_list",
+        summary="The receipts of your top-ups, newest first",
+        responses=ReceiptOutput(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        customer = request_customer(request)
+        invoices.receipts_issue_missing(customer=customer)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(
+            selectors.receipt_list(customer=customer), request, view=self
+        )
+        return paginator.get_paginated_response(ReceiptOutput(page, many=True).data)
+
+
+class ReceiptDetailApi(APIView):
+    api_key_scopes = scopes(read=Scope.BILLING_READ, write=Scope.BILLING_READ)  # read-only
+
+    @extend_schema(
+        operation_id="billing_receipts_retrieve",
+        summary="The receipt of one top-up",
+        responses=ReceiptOutput,
+    )
+    def get(self, request: Request, receipt_id: str) -> Response:
+        receipt = selectors.receipt_get(customer=request_customer(request), public_id=receipt_id)
+        return Response(ReceiptOutput(receipt).data)
+
+
+class ReceiptPdfApi(APIView):
+    api_key_scopes = scopes(read=Scope.BILLING_READ, write=Scope.BILLING_READ)  # read-only
+    renderer_classes = PDF_RENDERERS
+
+    @extend_schema(
+        operation_id="billing_receipts_pdf",
+        summary="The receipt of one top-up as a PDF",
+        responses=PDF_RESPONSES,
+        # Two renderers make spectacular offer ?format=; the PDF is the one answer.
+        parameters=[OpenApiParameter("format", exclude=True)],
+    )
+    def get(self, request: Request, receipt_id: str) -> HttpResponse:
+        receipt = selectors.receipt_get(customer=request_customer(request), public_id=receipt_id)
+        return documents.pdf_response(receipt, download=True)

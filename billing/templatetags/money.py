@@ -1,5 +1,7 @@
 """`{{ micros|usd }}`: ledger micro-units as dollars and cents for pages."""
 
+from decimal import Decimal
+
 from django import template
 
 from billing.money import micros_to_cents
@@ -14,3 +16,17 @@ def usd(micros: int | None) -> str:
     cents = micros_to_cents(int(micros or 0))
     sign = "\N{MINUS SIGN}" if cents < 0 else ""
     return f"{sign}${abs(cents):,.2f}"
+
+
+@register.filter
+def rate(value: Decimal | None) -> str:
+    """A price per unit-hour without trailing zeros past the cents: 2.500000 → "2.50",
+    0.000139 → "0.000139"."""
+    if value is None:
+        return ""
+    text = f"{Decimal(value):f}"
+    if "." in text:
+        whole, fraction = text.split(".")
+        fraction = fraction.rstrip("0").ljust(2, "0")
+        text = f"{whole}.{fraction}"
+    return text

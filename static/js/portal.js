@@ -12,6 +12,10 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-submit-on-change]").forEach((field) => {
     field.addEventListener("change", () => field.form && field.form.submit());
   });
+  // Print buttons (invoices, receipts): <button data-print>Print</button>
+  document.querySelectorAll("[data-print]").forEach((button) => {
+    button.addEventListener("click", () => window.print());
+  });
   // Copy buttons: <button data-copy="#element-id">Copy</button>
   document.querySelectorAll("[data-copy]").forEach((button) => {
     button.addEventListener("click", async () => {

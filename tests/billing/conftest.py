@@ -1,9 +1,12 @@
+from contextlib import contextmanager
+
 import pytest
 from django.core.management import call_command
 
 from billing import services
 from billing.models import SystemAccount, TransactionKind
 from billing.services import Line
+from cloudportal.celery import app as celery_app
 from tests.accounts.factories import UserFactory
 
 
@@ -49,3 +52,22 @@ def use(customer, micros, *, key):
         memo="GPU time",
         lines=[Line.wallet(customer, -micros), Line.system(SystemAccount.REVENUE_COMPUTE, micros)],
     )
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """Runs what a block schedules after commit, with its Celery tasks executed in-process
+    (the invoice emails), as a worker would (tests/support/conftest.py has the same)."""
+
+    @contextmanager
+    def run():
+        celery_app.conf.task_always_eager = True
+        celery_app.conf.task_eager_propagates = True
+        try:
+            with django_capture_on_commit_callbacks(execute=True):
+                yield
+        finally:
+            celery_app.conf.task_always_eager = False
+            celery_app.conf.task_eager_propagates = False
+
+    return run

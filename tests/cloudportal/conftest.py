@@ -1,13 +1,20 @@
 """Shared by the endpoint-wide tests: a customer with one of everything, the URL conf."""
 
+from datetime import timedelta
+from decimal import Decimal
+
 import pytest
 from django.urls import URLPattern, URLResolver
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from billing import invoices
+from billing import services as billing_services
 from catalog.services import catalog_seed_file_load
 from deployments import services as deployment_services
 from support import services as support_services
 from tests.accounts.factories import SshKeyFactory, VerifiedUserFactory
+from tests.billing.conftest import top_up
 
 
 @pytest.fixture
@@ -27,6 +34,22 @@ def world(db):
     ticket = support_services.ticket_create(
         customer=user.customer, author=user, subject="GPU missing", body="nvidia-smi is empty"
     )
+    # Last month's usage and a top-up: an invoice and a receipt to name.
+    last_month = (timezone.now().replace(day=1) - timedelta(days=1)).replace(
+        hour=12, minute=0, second=0, microsecond=0
+    )
+    billing_services.usage_charge_post(
+        customer=user.customer,
+        subject=deployment.public_id,
+        label=deployment.name,
+        component="compute",
+        window_start=last_month,
+        seconds=60,
+        rate=Decimal("2.50"),
+        amount=41_667,
+    )
+    invoice = invoices.invoice_issue(customer=user.customer, period_start=last_month.date())
+    receipt = invoices.receipt_issue(txn=top_up(user.customer, 50_000_000, key="world:topup"))
     client = APIClient()
     client.force_login(user)
     schema = client.get("/api/v1/schema/", headers={"Accept": "application/json"}).json()
@@ -35,6 +58,8 @@ def world(db):
         "ticket_id": ticket.public_id,
         "ssh_key_id": ssh_key.public_id,
         "slug": "eu-central-1",
+        "invoice_id": invoice.public_id,
+        "receipt_id": receipt.public_id,
     }
     return client, schema, ids
 
