@@ -41,3 +41,30 @@ class AdjustmentInvalid(DomainError):
     code = "adjustment_invalid"
     status = 400
     title = "Invalid balance adjustment"
+
+
+class PaymentProviderError(DomainError):
+    """The payment provider refused a call or could not be reached."""
+
+    code = "payment_provider_error"
+    status = 502
+    title = "The payment provider did not accept the request"
+
+    def __init__(self, detail: str, *, retryable: bool, provider_code: str = "") -> None:
+        self.retryable = retryable
+        self.provider_code = provider_code
+        super().__init__(detail)
+
+
+class TopUpInvalid(DomainError):
+    code = "topup_invalid"
+    status = 400
+    title = "Invalid top-up"
+
+
+class RefundInvalid(DomainError):
+    """A refund of more than is left of the top-up, or than the wallet has available."""
+
+    code = "refund_invalid"
+    status = 400
+    title = "Invalid refund"

@@ -16,6 +16,7 @@ from billing.models import (
     LedgerEntry,
     LedgerTransaction,
     SystemAccount,
+    TopUp,
 )
 
 
@@ -193,3 +194,15 @@ def ledger_verify() -> LedgerReport:
         entries=LedgerEntry.objects.count(),
         problems=problems,
     )
+
+
+# --- Top-ups ------------------------------------------------------------------------------
+
+
+def topup_list(*, customer: Customer) -> QuerySet[TopUp]:
+    return TopUp.objects.filter(customer=customer).order_by("-created_at")
+
+
+def topup_get(*, customer: Customer, public_id: str) -> TopUp:
+    """The customer's top-up; another customer's answers 404."""
+    return get_object_or_404(topup_list(customer=customer), public_id=public_id)

@@ -14,4 +14,6 @@ urlpatterns = [
         views.WalletTransactionDetailApi.as_view(),
         name="billing-transaction",
     ),
+    path("billing/top-ups", views.TopUpListApi.as_view(), name="billing-topups"),
+    path("billing/top-ups/<str:topup_id>", views.TopUpDetailApi.as_view(), name="billing-topup"),
 ]

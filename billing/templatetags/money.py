@@ -14,3 +14,9 @@ def usd(micros: int | None) -> str:
     cents = micros_to_cents(int(micros or 0))
     sign = "\N{MINUS SIGN}" if cents < 0 else ""
     return f"{sign}${abs(cents):,.2f}"
+
+
+@register.filter
+def cents_usd(cents: int | None) -> str:
+    """A payment's cents (top-ups count as the card network does): 5000 → "$50.00"."""
+    return usd(int(cents or 0) * 10_000)
