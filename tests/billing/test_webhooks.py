@@ -78,7 +78,7 @@ def test_the_sdks_own_signature_is_accepted(client, secrets_set):
     assert post(client, body, signature).status_code == 200
 
 
-def test_the_previous_secret_is_accepted_while_rotating(client, settings):
+def test_the_previous_secret_is_accepted_while_rotating(client, db, settings):
     settings.STRIPE_WEBHOOK_SECRETS = ["whsec_new", SECRET]
     body = event_body()
 
