@@ -361,6 +361,7 @@ class TopUp(models.Model):
     paid_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        permissions = (("refund_topup", "Can refund a card top-up"),)
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(
                 fields=["customer", "request_key"],
