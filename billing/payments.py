@@ -83,9 +83,9 @@ def _save(topup: TopUp, *fields: str) -> None:
 def _flag(topup: TopUp, reason: str) -> None:
     """Mark for staff; the activity log tells the customer's page history."""
     topup.needs_review = True
-    topup.review_reason = (
-        f"{topup.review_reason}; {reason}" if topup.review_reason else reason
-    )[:500]
+    topup.review_reason = (f"{topup.review_reason}; {reason}" if topup.review_reason else reason)[
+        :500
+    ]
     accounts_services.activity_record(
         customer=topup.customer,
         verb=ActivityVerb.TOPUP_NEEDS_REVIEW,
@@ -247,9 +247,7 @@ def topup_payment_apply(*, payment: stripe_gateway.Payment) -> TopUp | None:
             return topup  # credited (or refused for review) before: nothing more to do
         if topup.payment_intent_id and topup.payment_intent_id != payment.id:
             # A second successful payment for one top-up (paid twice): its own top-up.
-            topup = TopUp.objects.create(
-                customer=topup.customer, amount=payment.amount_received
-            )
+            topup = TopUp.objects.create(customer=topup.customer, amount=payment.amount_received)
             _flag(topup, "a second payment for one top-up")
             topup = TopUp.objects.select_for_update().get(pk=topup.pk)
         _credit(topup, payment)
@@ -340,9 +338,12 @@ def topup_refund(*, topup: TopUp, amount: int, reason: str, actor: Actor) -> Top
     nor than the wallet's available balance (reserved by a hold until Stripe answers)."""
     with transaction.atomic():
         locked = TopUp.objects.select_for_update().get(pk=topup.pk)
-        in_flight = locked.refunds.filter(status=TopUpRefund.Status.REQUESTED).aggregate(
-            total=Sum("amount")
-        )["total"] or 0
+        in_flight = (
+            locked.refunds.filter(status=TopUpRefund.Status.REQUESTED).aggregate(
+                total=Sum("amount")
+            )["total"]
+            or 0
+        )
         left = locked.refundable - in_flight
         if locked.credit_id is None or not locked.payment_intent_id:
             raise RefundInvalid("Only a paid top-up can be refunded.")

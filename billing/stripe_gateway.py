@@ -93,7 +93,9 @@ def _client(api_key: str, api_base: str, timeout: float) -> stripe.StripeClient:
 
 
 def client() -> stripe.StripeClient:
-    return _client(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE, settings.STRIPE_API_TIMEOUT)
+    return _client(
+        settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE, settings.STRIPE_API_TIMEOUT
+    )
 
 
 def _call(operation: str, function: Any, *args: Any, **kwargs: Any) -> Any:

@@ -1,6 +1,7 @@
 """Billing pages: the overview (balance, held, available, the wallet's transactions,
 top-ups), topping up by card and coming back from Stripe; Stripe's webhook endpoint."""
 
+import contextlib
 import logging
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 
@@ -114,10 +115,8 @@ def topup_return_page(request: HttpRequest, topup_id: str) -> HttpResponse:
     customer = accounts_selectors.customer_for_user(user=request.user)
     topup = selectors.topup_get(customer=customer, public_id=topup_id)
     if "canceled" not in request.GET:
-        try:
+        with contextlib.suppress(PaymentProviderError):  # the webhook or pull job will tell
             payments.topup_refresh(topup=topup)
-        except PaymentProviderError:
-            pass  # the webhook or the pull job will tell
         topup = selectors.topup_get(customer=customer, public_id=topup_id)
     return render(
         request,

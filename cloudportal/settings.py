@@ -415,7 +415,9 @@ STRIPE_WEBHOOK_SECRETS: list[str] = env.list(
     "STRIPE_WEBHOOK_SECRETS", default=["whsec_devstripe"] if DEBUG else []
 )
 if not DEBUG and not STRIPE_WEBHOOK_SECRETS:
-    raise ImproperlyConfigured("Set STRIPE_WEBHOOK_SECRETS: it is required when DJANGO_DEBUG is off.")
+    raise ImproperlyConfigured(
+        "Set STRIPE_WEBHOOK_SECRETS: it is required when DJANGO_DEBUG is off."
+    )
 STRIPE_API_TIMEOUT: float = env.float("STRIPE_API_TIMEOUT", default=20.0)
 # Signatures older than this, or this far in the future, are refused (seconds).
 STRIPE_WEBHOOK_TOLERANCE: int = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)

@@ -61,7 +61,7 @@ class TopUpCreateInput(serializers.Serializer):
     amount = serializers.DecimalField(
         max_digits=10,
         decimal_places=2,
-        help_text="US dollars, e.g. \"50.00\"; between the limits (default $5 to $5,000).",
+        help_text='US dollars, e.g. "50.00"; between the limits (default $5 to $5,000).',
     )
 
 

@@ -227,8 +227,7 @@ def _charge_of(store: Store, params: dict[str, Any]) -> dict[str, Any]:
     intent = store.get(intent_id, "payment_intent")
     if not intent["latest_charge"]:
         raise StripeError(
-            400,
-            f"This PaymentIntent ({intent_id}) does not have a successful charge to refund."
+            400, f"This PaymentIntent ({intent_id}) does not have a successful charge to refund."
         )
     return store.objects[intent["latest_charge"]]
 

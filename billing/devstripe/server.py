@@ -277,7 +277,8 @@ class Handler(BaseHTTPRequestHandler):
             if parts == ["disputes"] and method == "POST":
                 return api.dispute_create(store, body)
             if parts[0] == "disputes" and len(parts) == 3 and parts[2] == "close":
-                return api.dispute_close(store, store.get(parts[1], "dispute"), body.get("status"))
+                status = str(body.get("status", ""))
+                return api.dispute_close(store, store.get(parts[1], "dispute"), status)
         raise StripeError(404, f"Unknown control {method} /_devstripe/{path}")
 
 

@@ -71,9 +71,7 @@ class StripeError(Exception):
 
 
 def missing(kind: str, object_id: str, param: str = "id") -> StripeError:
-    return StripeError(
-        404, f"No such {kind}: '{object_id}'", code="resource_missing", param=param
-    )
+    return StripeError(404, f"No such {kind}: '{object_id}'", code="resource_missing", param=param)
 
 
 @dataclass
@@ -135,7 +133,7 @@ class Store:
 
     def emit(self, event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
         """Record an event (a snapshot of `obj`) and queue its delivery, faults applied."""
-        event = {
+        event: dict[str, Any] = {
             "id": new_id("evt"),
             "object": "event",
             "api_version": API_VERSION,

@@ -60,9 +60,11 @@ class StripeSim:
 
 def inbox_process() -> None:
     """What the Celery worker does with the inbox, in arrival order."""
-    for event_pk in WebhookEvent.objects.filter(status=WebhookEvent.Status.RECEIVED).order_by(
-        "pk"
-    ).values_list("pk", flat=True):
+    for event_pk in (
+        WebhookEvent.objects.filter(status=WebhookEvent.Status.RECEIVED)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    ):
         payments.webhook_event_process(event_pk=event_pk)
 
 

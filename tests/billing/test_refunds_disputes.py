@@ -68,7 +68,9 @@ def test_a_refund_of_more_than_is_left_is_refused_and_changes_nothing(
     with pytest.raises(RefundInvalid) as refused:
         payments.topup_refund(topup=paid, amount=1001, reason="Too much", actor=staff)
 
-    assert refused.value.errors == {"amount": ["Refund between $0.01 and $10.00, what is left of it."]}
+    assert refused.value.errors == {
+        "amount": ["Refund between $0.01 and $10.00, what is left of it."]
+    }
     assert TopUpRefund.objects.count() == 1
     assert len(stripe_sim.store.events) == events_before
     assert balance(customer).posted == 10_000_000
@@ -92,7 +94,9 @@ def test_a_dashboard_refund_delivered_three_times_debits_once(
     customer, paid, stripe_sim, ledger_verified
 ):
     stripe_sim.faults(duplicate=3)
-    stripe_sim.control("POST", "refunds", {"payment_intent": paid.payment_intent_id, "amount": 1500})
+    stripe_sim.control(
+        "POST", "refunds", {"payment_intent": paid.payment_intent_id, "amount": 1500}
+    )
 
     stripe_sim.deliver_and_process()
 

@@ -27,7 +27,9 @@ def create(customer, amount=5000, **kwargs):
 
 
 def credits(topup):
-    return LedgerTransaction.objects.filter(kind=TransactionKind.TOPUP, metadata__topup=topup.public_id)
+    return LedgerTransaction.objects.filter(
+        kind=TransactionKind.TOPUP, metadata__topup=topup.public_id
+    )
 
 
 def posted(customer):
@@ -125,7 +127,7 @@ def test_webhook_and_return_page_at_the_same_moment_credit_once(stripe_sim):
         try:
             start.wait(timeout=10)
             work()
-        except Exception as error:  # noqa: BLE001 - reported below
+        except Exception as error:
             errors.append(error)
         finally:
             connection.close()
