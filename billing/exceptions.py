@@ -68,3 +68,11 @@ class RefundInvalid(DomainError):
     code = "refund_invalid"
     status = 400
     title = "Invalid refund"
+
+
+class TopUpRequestKeyReused(DomainError):
+    """An Idempotency-Key that already created a top-up of another amount."""
+
+    code = "idempotency_key_reused"
+    status = 422
+    title = "Idempotency key already used for another request"

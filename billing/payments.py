@@ -30,6 +30,7 @@ from billing.exceptions import (
     PaymentProviderError,
     RefundInvalid,
     TopUpInvalid,
+    TopUpRequestKeyReused,
 )
 from billing.models import (
     DEFAULT_CURRENCY,
@@ -111,6 +112,10 @@ def topup_create(
     topup = None
     if request_key:
         topup = TopUp.objects.filter(customer=customer, request_key=request_key).first()
+    if topup is not None and topup.amount != amount:
+        raise TopUpRequestKeyReused(
+            f"This key created a top-up of ${topup.amount / 100:,.2f}; use a new key."
+        )
     if topup is None:
         try:
             with transaction.atomic():
@@ -707,12 +712,21 @@ def payments_pull() -> dict[str, int]:
     cursor, _ = PaymentCursor.objects.get_or_create(provider=PROVIDER)
     new = 0
     since = int((now - PULL_FIRST_WINDOW).timestamp())
-    for event in stripe_gateway.events_after(event_id=cursor.last_event_id, created_since=since):
-        inbox = webhook_event_store(event=event.payload, source="pull")
-        if inbox.status in {WebhookEvent.Status.RECEIVED, WebhookEvent.Status.FAILED}:
-            webhook_event_process(event_pk=inbox.pk)
-            new += 1
-        cursor.last_event_id, cursor.updated_at = event.id, timezone.now()
-        cursor.save(update_fields=["last_event_id", "updated_at"])
+    events = stripe_gateway.events_after(event_id=cursor.last_event_id, created_since=since)
+    try:
+        for event in events:
+            inbox = webhook_event_store(event=event.payload, source="pull")
+            if inbox.status in {WebhookEvent.Status.RECEIVED, WebhookEvent.Status.FAILED}:
+                webhook_event_process(event_pk=inbox.pk)
+                new += 1
+            cursor.last_event_id, cursor.updated_at = event.id, timezone.now()
+            cursor.save(update_fields=["last_event_id", "updated_at"])
+    except PaymentProviderError as error:
+        if error.provider_code != "resource_missing":
+            raise
+        # Stripe keeps events 30 days: a cursor older than that starts over (inbox dedupes).
+        logger.warning("payments.cursor_forgotten", extra={"cursor": cursor.last_event_id})
+        cursor.last_event_id = ""
+        cursor.save(update_fields=["last_event_id"])
     logger.info("payments.pulled", extra={"refreshed": refreshed, "events": new})
     return {"refreshed": refreshed, "events": new}

@@ -8,7 +8,7 @@ from django.db import connection
 from accounts.activity import Actor
 from accounts.models import ActivityEntry, ActivityVerb
 from billing import payments, selectors
-from billing.exceptions import TopUpInvalid
+from billing.exceptions import TopUpInvalid, TopUpRequestKeyReused
 from billing.models import LedgerTransaction, PaymentCursor, TopUp, TransactionKind, WebhookEvent
 from tests.billing.conftest import ledger_assert_verified
 from tests.billing.stripe_sim import inbox_process
@@ -217,3 +217,25 @@ def test_the_same_request_key_gives_the_same_topup(customer, stripe_sim):
     assert first.pk == second.pk
     assert first.checkout_session_id == second.checkout_session_id
     assert TopUp.objects.count() == 1
+
+
+def test_a_request_key_reused_for_another_amount_is_refused(customer, stripe_sim):
+    create(customer, request_key="k-2")
+
+    with pytest.raises(TopUpRequestKeyReused):
+        create(customer, amount=6000, request_key="k-2")
+    assert TopUp.objects.count() == 1
+
+
+def test_a_cursor_stripe_no_longer_knows_starts_over(customer, stripe_sim, ledger_verified):
+    stripe_sim.faults(drop=True)
+    topup = create(customer)
+    stripe_sim.pay(topup)
+    PaymentCursor.objects.create(provider="stripe", last_event_id="evt_forgotten")
+
+    payments.payments_pull()  # forgets the cursor
+    payments.payments_pull()
+
+    topup.refresh_from_db()
+    assert topup.status == TopUp.Status.SUCCEEDED
+    assert PaymentCursor.objects.get().last_event_id == stripe_sim.store.events[-1]["id"]
