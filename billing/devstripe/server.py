@@ -9,6 +9,8 @@ and retries failed deliveries with backoff.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import html
 import json
 import logging
@@ -132,6 +134,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _api(self, method: str, path: str, params: dict[str, Any]) -> None:
         authorization = self.headers.get("Authorization", "")
+        if authorization.startswith("Basic "):  # curl -u sk_test_…: as Stripe's docs show
+            with contextlib.suppress(ValueError):
+                decoded = base64.b64decode(authorization[6:]).decode()
+                authorization = f"Bearer {decoded.split(':', 1)[0]}"
         if not authorization.startswith("Bearer sk_test_"):
             raise StripeError(
                 401,
