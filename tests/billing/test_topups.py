@@ -239,3 +239,38 @@ def test_a_cursor_stripe_no_longer_knows_starts_over(customer, stripe_sim, ledge
     topup.refresh_from_db()
     assert topup.status == TopUp.Status.SUCCEEDED
     assert PaymentCursor.objects.get().last_event_id == stripe_sim.store.events[-1]["id"]
+
+
+@pytest.mark.parametrize(
+    ("intent_status", "failure", "expected"),
+    [
+        ("processing", "", TopUp.Status.PROCESSING),
+        ("canceled", "", TopUp.Status.CANCELED),
+        ("requires_payment_method", "Your card has insufficient funds.", TopUp.Status.FAILED),
+        ("requires_action", "", TopUp.Status.PENDING),
+    ],
+)
+def test_a_payment_not_yet_succeeded_moves_the_status_and_credits_nothing(
+    customer, stripe_sim, intent_status, failure, expected
+):
+    from billing.stripe_gateway import Payment
+
+    topup = create(customer)
+    payment = Payment(
+        id="pi_async",
+        status=intent_status,
+        amount=5000,
+        amount_received=0,
+        currency="USD",
+        customer_id="",
+        metadata={"topup": topup.public_id},
+        card_brand="",
+        card_last4="",
+        failure_message=failure,
+    )
+
+    payments.topup_payment_apply(payment=payment)
+
+    topup.refresh_from_db()
+    assert (topup.status, topup.payment_intent_id) == (expected, "pi_async")
+    assert posted(customer) == 0
