@@ -461,7 +461,7 @@ def _refund_debit(topup: TopUp, row: TopUpRefund, refund: stripe_gateway.Refund)
         TopUpRefund.Status.SUCCEEDED if refund.status == "succeeded" else TopUpRefund.Status.PENDING
     )
     topup.amount_refunded += refund.amount
-    _move(topup, Status.REFUNDED if topup.refundable == 0 else Status.PARTIALLY_REFUNDED)
+    _move(topup, _settled_status(topup))
     _save(topup, "amount_refunded")
     accounts_services.activity_record(
         customer=topup.customer,
@@ -470,6 +470,13 @@ def _refund_debit(topup: TopUp, row: TopUpRefund, refund: stripe_gateway.Refund)
         object_id=topup.public_id,
         data={"amount": f"{refund.amount / 100:.2f}", "refund": row.public_id},
     )
+
+
+def _settled_status(topup: TopUp) -> str:
+    """A paid top-up's status once nothing is in dispute: by what was refunded of it."""
+    if not topup.amount_refunded:
+        return Status.SUCCEEDED
+    return Status.REFUNDED if topup.refundable == 0 else Status.PARTIALLY_REFUNDED
 
 
 def _refund_actor(row: TopUpRefund) -> Actor:
@@ -496,8 +503,7 @@ def _refund_reverse(topup: TopUp, row: TopUpRefund, refund: stripe_gateway.Refun
         metadata={"topup": topup.public_id, "provider": PROVIDER, "refund": refund.id},
     )
     topup.amount_refunded -= refund.amount
-    restored = Status.SUCCEEDED if topup.amount_refunded == 0 else Status.PARTIALLY_REFUNDED
-    _move(topup, restored)
+    _move(topup, _settled_status(topup))
     _save(topup, "amount_refunded")
 
 
@@ -555,9 +561,7 @@ def dispute_apply(*, dispute: stripe_gateway.Dispute) -> TopUpDispute | None:
             )
         elif dispute.status in DISPUTE_WON:
             _hold_release(key)
-            if _move(topup, Status.REFUNDED if topup.amount_refunded and not topup.refundable
-                     else Status.PARTIALLY_REFUNDED if topup.amount_refunded
-                     else Status.SUCCEEDED):  # fmt: skip
+            if _move(topup, _settled_status(topup)):
                 _save(topup)
         elif dispute.status == "lost" and row.loss_id is None:
             _hold_release(key)
@@ -630,7 +634,7 @@ def webhook_event_store(*, event: dict[str, Any], source: str) -> WebhookEvent:
             event_id=event["id"],
             defaults={"type": event["type"], "payload": event, "source": source},
         )
-        if created:
+        if created and source == "webhook":  # the pull job processes its own at once
             transaction.on_commit(lambda: webhook_event_process_task.delay(inbox.pk))
     logger.info(
         "webhook.received",
