@@ -211,6 +211,13 @@ def checkout_session_expire(store: Store, session: dict[str, Any]) -> dict[str, 
     return session
 
 
+def checkout_session_lapse(store: Store, session: dict[str, Any]) -> dict[str, Any]:
+    """An open session past its expires_at expires when next looked at, as at Stripe."""
+    if session["status"] == "open" and time.time() >= session["expires_at"]:
+        checkout_session_expire(store, session)
+    return session
+
+
 def payment_intent_get(store: Store, intent_id: str, expand: list[str]) -> dict[str, Any]:
     intent = dict(store.get(intent_id, "payment_intent"))
     if "latest_charge" in expand and intent["latest_charge"]:

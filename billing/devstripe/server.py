@@ -169,7 +169,7 @@ class Handler(BaseHTTPRequestHandler):
         if parts == ["checkout", "sessions"] and method == "POST":
             return api.public(api.checkout_session_create(store, params, self.base_url))
         if parts[:2] == ["checkout", "sessions"] and len(parts) >= 3:
-            session = store.get(parts[2], "checkout.session")
+            session = api.checkout_session_lapse(store, store.get(parts[2], "checkout.session"))
             if len(parts) == 4 and parts[3] == "expire" and method == "POST":
                 return api.public(api.checkout_session_expire(store, session))
             if len(parts) == 3 and method == "GET":
@@ -208,6 +208,7 @@ class Handler(BaseHTTPRequestHandler):
             if session is None or session["object"] != "checkout.session":
                 self._html(404, _page("Not found", "<p>This checkout link is not valid.</p>"))
                 return
+            api.checkout_session_lapse(store, session)
             if method == "GET" or session["status"] != "open":
                 self._html(200, _checkout_page(session))
                 return

@@ -92,3 +92,20 @@ def test_devstripe_refuses_to_start_without_debug():
 
     assert result.returncode != 0
     assert "starts only with DJANGO_DEBUG=true" in result.stderr
+
+
+def test_a_session_past_its_expiry_expires_when_read(sending_devstripe):
+    url, store = sending_devstripe
+    client = stripe.StripeClient("sk_test_x", base_addresses={"api": url})
+    session = client.v1.checkout.sessions.create(
+        params={
+            "mode": "payment",
+            "line_items": [{"quantity": 1, "price_data": {"currency": "usd", "unit_amount": 500}}],
+            "success_url": "http://portal/ok",
+            "cancel_url": "http://portal/no",
+            "expires_at": int(time.time()) - 1,
+        }
+    )
+
+    assert client.v1.checkout.sessions.retrieve(session.id).status == "expired"
+    assert [event["type"] for event in store.events] == ["checkout.session.expired"]
