@@ -92,6 +92,8 @@ def webhook_event_store(*, event: dict[str, Any], source: str) -> WebhookEvent:
     return inbox
 
 
+NO_TOPUP_NOTE = "Needs review: no top-up or customer of ours matches this object."
+
 HANDLERS = {
     "checkout.session.completed": "session",
     "checkout.session.async_payment_succeeded": "session",
@@ -120,23 +122,26 @@ def webhook_event_process(*, event_pk: int) -> WebhookEvent:
     event = stripe_gateway.event_from_payload(inbox.payload)
     handler = HANDLERS.get(event.type)
     WebhookEvent.objects.filter(pk=inbox.pk).update(attempts=inbox.attempts + 1)
+    applied: object = None
     try:
         if handler == "session":
-            topup_session_sync(session_id=event.object_id)
+            applied = topup_session_sync(session_id=event.object_id)
         elif handler == "payment":
-            topup_fulfil(payment_intent_id=event.object_id)
+            applied = topup_fulfil(payment_intent_id=event.object_id)
         elif handler == "refund":
-            refund_sync(refund_id=event.object_id)
+            applied = refund_sync(refund_id=event.object_id)
         elif handler == "dispute":
-            dispute_sync(dispute_id=event.object_id)
+            applied = dispute_sync(dispute_id=event.object_id)
     except Exception as error:
         WebhookEvent.objects.filter(pk=inbox.pk).update(
             status=WebhookEvent.Status.FAILED, error=f"{type(error).__name__}: {error}"[:2000]
         )
         raise
     status = WebhookEvent.Status.PROCESSED if handler else WebhookEvent.Status.IGNORED
+    # Money for no top-up and no customer we know: staff find it by this note.
+    note = NO_TOPUP_NOTE if handler and applied is None else ""
     WebhookEvent.objects.filter(pk=inbox.pk).update(
-        status=status, processed_at=timezone.now(), error=""
+        status=status, processed_at=timezone.now(), error=note
     )
     inbox.refresh_from_db()
     return inbox

@@ -209,6 +209,7 @@ def _topup_for_payment(payment: stripe_gateway.Payment) -> TopUp | None:
         customer=known.customer, amount=payment.amount_received, currency=DEFAULT_CURRENCY
     )
     _flag(topup, "a payment for no known top-up")
+    topup.save(update_fields=["needs_review", "review_reason"])
     return TopUp.objects.select_for_update().get(pk=topup.pk)
 
 
@@ -232,6 +233,7 @@ def topup_payment_apply(*, payment: stripe_gateway.Payment) -> TopUp | None:
             # A second successful payment for one top-up (paid twice): its own top-up.
             topup = TopUp.objects.create(customer=topup.customer, amount=payment.amount_received)
             _flag(topup, "a second payment for one top-up")
+            topup.save(update_fields=["needs_review", "review_reason"])
             topup = TopUp.objects.select_for_update().get(pk=topup.pk)
         _credit(topup, payment)
     return topup

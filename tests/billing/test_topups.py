@@ -274,3 +274,51 @@ def test_a_payment_not_yet_succeeded_moves_the_status_and_credits_nothing(
     topup.refresh_from_db()
     assert (topup.status, topup.payment_intent_id) == (expected, "pi_async")
     assert posted(customer) == 0
+
+
+def checkout_without_topup(stripe_sim, customer_id):
+    """A Checkout Session made outside the portal (say, in Stripe's dashboard)."""
+    import stripe
+
+    client = stripe.StripeClient("sk_test_portal", base_addresses={"api": stripe_sim.url})
+    params = {
+        "mode": "payment",
+        "line_items": [{"quantity": 1, "price_data": {"currency": "usd", "unit_amount": 2000}}],
+        "success_url": "http://elsewhere/ok",
+        "cancel_url": "http://elsewhere/no",
+    }
+    if customer_id:
+        params["customer"] = customer_id
+    return client.v1.checkout.sessions.create(params=params)
+
+
+def test_a_payment_for_no_known_topup_of_a_known_customer_is_credited_and_flagged(
+    customer, stripe_sim, ledger_verified
+):
+    create(customer)  # gives the customer their Stripe customer
+    session = checkout_without_topup(stripe_sim, customer.stripe_customer.stripe_id)
+    stripe_sim.control("POST", f"checkout/{session.id}/pay", {"card": "4242424242424242"})
+
+    stripe_sim.deliver_and_process()
+
+    found = TopUp.objects.get(needs_review=True)
+    assert (found.customer, found.amount_paid) == (customer, 2000)
+    assert found.review_reason == "a payment for no known top-up"
+    assert posted(customer) == 20_000_000
+
+
+def test_a_payment_for_no_known_customer_is_not_credited_and_noted_for_staff(
+    customer, stripe_sim, ledger_verified
+):
+    session = checkout_without_topup(stripe_sim, None)
+    stripe_sim.control("POST", f"checkout/{session.id}/pay", {"card": "4242424242424242"})
+
+    stripe_sim.deliver_and_process()
+
+    assert not TopUp.objects.exists()
+    assert not LedgerTransaction.objects.exists()
+    noted = WebhookEvent.objects.filter(error__startswith="Needs review")
+    assert set(noted.values_list("type", flat=True)) == {
+        "payment_intent.succeeded",
+        "checkout.session.completed",
+    }
