@@ -155,18 +155,21 @@ def payments_pull() -> dict[str, int]:
     Stripe's events since the last cursor into the inbox, so a webhook that never came
     still credits. Returns counts for the log."""
     now = timezone.now()
+    pull_after = now - timedelta(seconds=settings.TOPUP_PULL_AFTER)
     waiting = TopUp.objects.filter(
         status__in=[Status.PENDING, Status.PROCESSING, Status.FAILED],
-        created_at__lt=now - timedelta(seconds=settings.TOPUP_PULL_AFTER),
+        created_at__lt=pull_after,
+        updated_at__lt=pull_after,  # once per TOPUP_PULL_AFTER each, not every run
         created_at__gt=now - timedelta(days=2),  # sessions expire after 24 h
     ).exclude(checkout_session_id="")
     refreshed = 0
-    for topup in waiting.order_by("created_at")[:500]:
+    for topup in waiting.order_by("updated_at")[:500]:
         try:
             topup_refresh(topup=topup)
             refreshed += 1
         except PaymentProviderError:
             logger.warning("topup.pull_failed", extra={"topup": topup.public_id})
+        TopUp.objects.filter(pk=topup.pk, status__in=TopUp.OPEN).update(updated_at=now)
     cursor, _ = PaymentCursor.objects.get_or_create(provider=PROVIDER)
     new = 0
     since = int((now - PULL_FIRST_WINDOW).timestamp())

@@ -1,6 +1,7 @@
 """Card top-ups against devstripe: credited exactly once, whatever brings the news."""
 
 import threading
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -322,3 +323,17 @@ def test_a_payment_for_no_known_customer_is_not_credited_and_noted_for_staff(
         "payment_intent.succeeded",
         "checkout.session.completed",
     }
+
+
+def test_the_pull_job_rereads_a_waiting_topup_once_per_interval(customer, stripe_sim, settings):
+    topup = create(customer)
+    TopUp.objects.filter(pk=topup.pk).update(
+        created_at=topup.created_at - timedelta(minutes=10),
+        updated_at=topup.created_at - timedelta(minutes=10),
+    )
+    settings.TOPUP_PULL_AFTER = 300
+
+    assert payments.payments_pull()["refreshed"] == 1
+    assert payments.payments_pull()["refreshed"] == 0  # not again before 5 minutes
+    topup.refresh_from_db()
+    assert topup.status == TopUp.Status.PENDING
