@@ -15,7 +15,7 @@ from django.utils.html import format_html
 
 from accounts.activity import Actor, client_ip
 from accounts.models import User
-from billing import invoices, selectors, services
+from billing import invoices, payments, selectors, services
 from billing.models import (
     CreditNote,
     CustomerBalance,
@@ -25,9 +25,13 @@ from billing.models import (
     LedgerAccount,
     LedgerEntry,
     LedgerTransaction,
+    TopUp,
+    TopUpDispute,
+    TopUpRefund,
+    WebhookEvent,
 )
 from billing.money import micros_from_decimal
-from billing.templatetags.money import usd
+from billing.templatetags.money import cents_usd, usd
 from cloudportal.admin import ReadOnlyAdminMixin
 from cloudportal.exceptions import DomainError
 
@@ -294,3 +298,145 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[Invoice]):
             "form": form,
         }
         return TemplateResponse(request, "admin/billing/credit_note.html", context)
+
+
+# --- Card top-ups -------------------------------------------------------------------------
+
+
+class TopUpRefundInline(ReadOnlyAdminMixin, admin.TabularInline[TopUpRefund, TopUp]):
+    model = TopUpRefund
+    fields = ("public_id", "amount", "status", "stripe_id", "requested_by", "reason", "created_at")
+    readonly_fields = fields
+    extra = 0
+
+
+class TopUpDisputeInline(ReadOnlyAdminMixin, admin.TabularInline[TopUpDispute, TopUp]):
+    model = TopUpDispute
+    fields = ("stripe_id", "amount", "status", "reason", "hold", "loss", "created_at")
+    readonly_fields = fields
+    extra = 0
+
+
+class TopUpRefundForm(forms.Form):
+    amount = forms.DecimalField(
+        min_value=Decimal("0.01"),
+        max_digits=10,
+        decimal_places=2,
+        help_text="In USD; at most what is left of the top-up and what the wallet has available.",
+    )
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Required. Kept with the refund and sent to Stripe.",
+    )
+
+
+@admin.register(TopUp)
+class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[TopUp]):
+    list_display = (
+        "public_id",
+        "customer",
+        "dollars",
+        "status",
+        "needs_review",
+        "card",
+        "created_at",
+    )
+    list_filter = ("needs_review", "status", "provider")
+    search_fields = (
+        "public_id",
+        "customer__public_id",
+        "customer__user__email",
+        "payment_intent_id",
+        "checkout_session_id",
+    )
+    list_select_related = ("customer__user",)
+    date_hierarchy = "created_at"
+    inlines = (TopUpRefundInline, TopUpDisputeInline)
+    readonly_fields = (
+        "public_id",
+        "customer",
+        "status",
+        "dollars",
+        "amount_paid",
+        "amount_refunded",
+        "currency",
+        "currency_paid",
+        "card",
+        "needs_review",
+        "review_reason",
+        "failure_message",
+        "checkout_session_id",
+        "payment_intent_id",
+        "credit",
+        "created_at",
+        "paid_at",
+        "refund_link",
+    )
+    fields = readonly_fields
+
+    @admin.display(description="Amount", ordering="amount")
+    def dollars(self, topup: TopUp) -> str:
+        return cents_usd(topup.amount)
+
+    @admin.display(description="Card")
+    def card(self, topup: TopUp) -> str:
+        return f"{topup.card_brand} ••{topup.card_last4}" if topup.card_last4 else ""
+
+    @admin.display(description="")
+    def refund_link(self, topup: TopUp) -> str:
+        if not topup.refundable:
+            return ""
+        url = reverse("admin:billing_topup_refund", args=[topup.pk])
+        return format_html('<a class="button" href="{}">Refund…</a>', url)
+
+    def get_urls(self) -> list[URLPattern]:
+        refund = path(
+            "<path:object_id>/refund/",
+            self.admin_site.admin_view(self.refund_view),
+            name="billing_topup_refund",
+        )
+        return [refund, *super().get_urls()]
+
+    def refund_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if not request.user.has_perm("billing.refund_topup"):
+            raise PermissionDenied
+        topup = get_object_or_404(TopUp.objects.select_related("customer__user"), pk=object_id)
+        form = TopUpRefundForm(request.POST or None, initial={"amount": topup.refundable / 100})
+        if request.method == "POST" and form.is_valid():
+            assert isinstance(request.user, User)
+            try:
+                refund = payments.topup_refund(
+                    topup=topup,
+                    amount=int(form.cleaned_data["amount"] * 100),
+                    reason=form.cleaned_data["reason"],
+                    actor=Actor.staff(request.user, ip_address=client_ip(request)),
+                )
+            except DomainError as error:
+                for field, field_errors in (error.errors or {"": [error.detail]}).items():
+                    for message in field_errors:
+                        form.add_error(field if field in form.fields else None, message)
+            else:
+                self.message_user(
+                    request,
+                    f"Refunded {cents_usd(refund.amount)} of {topup.public_id} ({refund.status}).",
+                    messages.SUCCESS,
+                )
+                return redirect("admin:billing_topup_change", topup.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Refund {topup.public_id} ({topup.customer.user.email})",
+            "topup": topup,
+            "balance": selectors.wallet_balance(customer=topup.customer),
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/billing/topup_refund.html", context)
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[WebhookEvent]):
+    list_display = ("event_id", "type", "source", "status", "attempts", "received_at")
+    list_filter = ("status", "source", "provider", "type")
+    search_fields = ("event_id", "type")
+    date_hierarchy = "received_at"

@@ -61,3 +61,38 @@ class BillingDetailsInvalid(DomainError):
     code = "billing_details_invalid"
     status = 400
     title = "Invalid billing details"
+
+
+class PaymentProviderError(DomainError):
+    """The payment provider refused a call or could not be reached."""
+
+    code = "payment_provider_error"
+    status = 502
+    title = "The payment provider did not accept the request"
+
+    def __init__(self, detail: str, *, retryable: bool, provider_code: str = "") -> None:
+        self.retryable = retryable
+        self.provider_code = provider_code
+        super().__init__(detail)
+
+
+class TopUpInvalid(DomainError):
+    code = "topup_invalid"
+    status = 400
+    title = "Invalid top-up"
+
+
+class RefundInvalid(DomainError):
+    """A refund of more than is left of the top-up, or than the wallet has available."""
+
+    code = "refund_invalid"
+    status = 400
+    title = "Invalid refund"
+
+
+class TopUpRequestKeyReused(DomainError):
+    """An Idempotency-Key that already created a top-up of another amount."""
+
+    code = "idempotency_key_reused"
+    status = 422
+    title = "Idempotency key already used for another request"

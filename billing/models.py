@@ -434,3 +434,235 @@ class Receipt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.public_id} {self.amount}"
+
+
+# --- Card top-ups (billing.payments) ------------------------------------------------------
+
+
+class TopUp(models.Model):
+    """A customer's card payment into their wallet, through a payment provider's checkout.
+
+    Created before the provider's checkout session; credited exactly once (ledger key
+    `stripe:pi:<payment intent>`) by `billing.payments.topup_fulfil`, whichever signal
+    comes first. Amounts are the currency's minor units (cents) as the provider counts.
+    """
+
+    class Status(models.TextChoices):
+        CREATED = "created", "Created"
+        PENDING = "pending", "Waiting for payment"
+        PROCESSING = "processing", "Processing"
+        SUCCEEDED = "succeeded", "Paid"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+        CANCELED = "canceled", "Canceled"
+        PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+        REFUNDED = "refunded", "Refunded"
+        DISPUTED = "disputed", "Disputed"
+        NEEDS_REVIEW = "needs_review", "Needs review"
+
+    # Where a status may go (the payment decides; a stale signal changes nothing).
+    # A paid top-up is never "unpaid" again; "failed" may still be paid on a later try.
+    OPEN = frozenset({Status.CREATED, Status.PENDING, Status.PROCESSING, Status.FAILED})
+    PAID = frozenset(
+        {
+            Status.SUCCEEDED,
+            Status.PARTIALLY_REFUNDED,
+            Status.REFUNDED,
+            Status.DISPUTED,
+            Status.NEEDS_REVIEW,
+        }
+    )
+    TRANSITIONS: ClassVar[dict[str, frozenset[str]]] = {
+        Status.CREATED: frozenset({Status.PENDING, Status.FAILED, *PAID}),
+        Status.PENDING: frozenset(
+            {Status.PROCESSING, Status.FAILED, Status.EXPIRED, Status.CANCELED, *PAID}
+        ),
+        Status.PROCESSING: frozenset({Status.FAILED, Status.CANCELED, Status.EXPIRED, *PAID}),
+        Status.FAILED: frozenset({Status.PROCESSING, Status.EXPIRED, Status.CANCELED, *PAID}),
+        Status.SUCCEEDED: frozenset(
+            {Status.PARTIALLY_REFUNDED, Status.REFUNDED, Status.DISPUTED, Status.NEEDS_REVIEW}
+        ),
+        Status.PARTIALLY_REFUNDED: frozenset(
+            {Status.PARTIALLY_REFUNDED, Status.REFUNDED, Status.SUCCEEDED, Status.DISPUTED}
+        ),
+        Status.REFUNDED: frozenset({Status.PARTIALLY_REFUNDED, Status.SUCCEEDED}),
+        Status.DISPUTED: frozenset(
+            {Status.SUCCEEDED, Status.PARTIALLY_REFUNDED, Status.REFUNDED, Status.NEEDS_REVIEW}
+        ),
+        Status.NEEDS_REVIEW: frozenset(
+            {Status.PARTIALLY_REFUNDED, Status.REFUNDED, Status.DISPUTED}
+        ),
+        Status.EXPIRED: frozenset({*PAID}),
+        Status.CANCELED: frozenset({*PAID}),
+    }
+
+    public_id = PublicIdField(prefix="top")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="topups")
+    provider = models.CharField(max_length=20, default="stripe")
+    amount = models.PositiveIntegerField(help_text="Asked for, in cents.")
+    currency = models.CharField(max_length=3, default=DEFAULT_CURRENCY)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.CREATED)
+    request_key = models.CharField(
+        max_length=255, blank=True, help_text="The API's Idempotency-Key that created it."
+    )
+    checkout_session_id = models.CharField(max_length=255, blank=True)
+    checkout_url = models.URLField(max_length=2000, blank=True)
+    payment_intent_id = models.CharField(max_length=255, blank=True)
+    amount_paid = models.PositiveIntegerField(default=0, help_text="Cents received.")
+    currency_paid = models.CharField(max_length=3, blank=True)
+    amount_refunded = models.PositiveIntegerField(default=0, help_text="Cents refunded.")
+    card_brand = models.CharField(max_length=20, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    failure_message = models.CharField(max_length=500, blank=True)
+    credit = models.ForeignKey(
+        LedgerTransaction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The wallet credit, once paid.",
+    )
+    needs_review = models.BooleanField(default=False)
+    review_reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        permissions = (("refund_topup", "Can refund a card top-up"),)
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                fields=["customer", "request_key"],
+                condition=~Q(request_key=""),
+                name="topup_request_key",
+            ),
+            models.UniqueConstraint(
+                fields=["payment_intent_id"],
+                condition=~Q(payment_intent_id=""),
+                name="topup_one_payment_intent",
+            ),
+        ]
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["customer", "-created_at"]),
+            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["checkout_session_id"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.amount / 100:.2f} {self.currency} ({self.status})"
+
+    @property
+    def refundable(self) -> int:
+        """Cents that may still be refunded."""
+        return max(self.amount_paid - self.amount_refunded, 0)
+
+
+class StripeCustomer(models.Model):
+    """A portal customer's customer object at Stripe, created on their first top-up."""
+
+    customer = models.OneToOneField(
+        Customer, on_delete=models.PROTECT, related_name="stripe_customer"
+    )
+    stripe_id = models.CharField(max_length=255, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.stripe_id
+
+
+class TopUpRefund(models.Model):
+    """Money returned to the card, from the staff console or Stripe's dashboard."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+        NEEDS_REVIEW = "needs_review", "Needs review"
+
+    public_id = PublicIdField(prefix="rfd")
+    topup = models.ForeignKey(TopUp, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.PositiveIntegerField(help_text="Cents.")
+    stripe_id = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.REQUESTED)
+    reason = models.CharField(max_length=500, blank=True)
+    requested_by = models.CharField(max_length=200, blank=True, help_text="Staff, or Stripe.")
+    debit = models.ForeignKey(
+        LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reversal = models.ForeignKey(
+        LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                fields=["stripe_id"], condition=~Q(stripe_id=""), name="topup_refund_stripe_id"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.amount / 100:.2f} ({self.status})"
+
+
+class TopUpDispute(models.Model):
+    """A chargeback on a top-up: the disputed amount is held until it is won or lost."""
+
+    topup = models.ForeignKey(TopUp, on_delete=models.PROTECT, related_name="disputes")
+    stripe_id = models.CharField(max_length=255, unique=True)
+    amount = models.PositiveIntegerField(help_text="Cents.")
+    status = models.CharField(max_length=40)
+    reason = models.CharField(max_length=100, blank=True)
+    hold = models.ForeignKey(Hold, on_delete=models.PROTECT, null=True, blank=True)
+    loss = models.ForeignKey(
+        LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.stripe_id} ({self.status})"
+
+
+class WebhookEvent(models.Model):
+    """The inbox: each provider event stored once, answered at once, processed by a task."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        IGNORED = "ignored", "Ignored (a type we do not act on)"
+        FAILED = "failed", "Failed (retried)"
+
+    provider = models.CharField(max_length=20)
+    event_id = models.CharField(max_length=255)
+    type = models.CharField(max_length=100)
+    payload = models.JSONField()
+    source = models.CharField(max_length=10, default="webhook", help_text="webhook or pull")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["provider", "event_id"], name="webhook_event_once"),
+        ]
+        indexes: ClassVar[list[models.Index]] = [models.Index(fields=["status", "received_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.event_id} {self.type} ({self.status})"
+
+
+class PaymentCursor(models.Model):
+    """Where the pull job stopped in a provider's event list."""
+
+    provider = models.CharField(max_length=20, unique=True)
+    last_event_id = models.CharField(max_length=255, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.provider} after {self.last_event_id or '(start)'}"

@@ -21,6 +21,7 @@ from billing.models import (
     LedgerTransaction,
     Receipt,
     SystemAccount,
+    TopUp,
     UsageCharge,
 )
 
@@ -249,3 +250,15 @@ def receipt_get(*, customer: Customer, public_id: str) -> Receipt:
 
 def billing_details_get(*, customer: Customer) -> BillingDetails | None:
     return BillingDetails.objects.filter(customer=customer).first()
+
+
+# --- Top-ups ------------------------------------------------------------------------------
+
+
+def topup_list(*, customer: Customer) -> QuerySet[TopUp]:
+    return TopUp.objects.filter(customer=customer).order_by("-created_at")
+
+
+def topup_get(*, customer: Customer, public_id: str) -> TopUp:
+    """The customer's top-up; another customer's answers 404."""
+    return get_object_or_404(topup_list(customer=customer), public_id=public_id)

@@ -5,7 +5,7 @@ from smtplib import SMTPException
 from celery import shared_task
 from django.db import OperationalError
 
-from billing import documents, invoices, selectors
+from billing import documents, invoices, payments, selectors
 
 logger = logging.getLogger(__name__)
 
@@ -57,3 +57,21 @@ def invoice_issue_task(customer_id: int, period_start: str, currency: str) -> st
 )
 def document_email_task(kind: str, object_id: int) -> None:
     documents.document_email_send(kind=kind, object_id=object_id)
+
+
+@shared_task(
+    name="billing.webhook_event_process",
+    autoretry_for=(Exception,),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    max_retries=12,
+)
+def webhook_event_process_task(event_pk: int) -> None:
+    """Act on one stored webhook event (billing.payments); retried until it goes through."""
+    payments.webhook_event_process(event_pk=event_pk)
+
+
+@shared_task(name="billing.payments_pull")
+def payments_pull_task() -> dict[str, int]:
+    """Beat: re-read waiting top-ups and walk Stripe's events a webhook may have missed."""
+    return payments.payments_pull()

@@ -19,4 +19,6 @@ urlpatterns = [
     path("receipts/<public_id:receipt_id>/", views.receipt_detail_page, name="receipt-detail"),
     path("receipts/<public_id:receipt_id>/pdf", views.receipt_pdf_page, name="receipt-pdf"),
     path("details/", views.billing_details_page, name="details"),
+    path("top-up/", views.topup_page, name="topup"),
+    path("top-up/<public_id:topup_id>/return", views.topup_return_page, name="topup-return"),
 ]

@@ -74,6 +74,12 @@ PERIODIC_TASKS: tuple[Schedule, ...] = (
         when=Cron(minute="15", hour="2"),
     ),
     Schedule(
+        name="billing: pull card payments a webhook missed",
+        task="billing.payments_pull",
+        when=Every(seconds=120),
+        expire_seconds=120,
+    ),
+    Schedule(
         name="billing: verify the ledger",
         task="billing.ledger_verify",
         when=Cron(minute="41", hour="2"),

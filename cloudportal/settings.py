@@ -457,6 +457,34 @@ BILLING_INVOICE_CATCH_UP_MONTHS: int = env.int("BILLING_INVOICE_CATCH_UP_MONTHS"
 if BILLING_INVOICE_CATCH_UP_MONTHS < 1:
     raise ImproperlyConfigured("BILLING_INVOICE_CATCH_UP_MONTHS must be at least 1.")
 
+
+# --- Payments (card top-ups through Stripe) -----------------------------------------
+
+# A Stripe secret key (sk_test_… or sk_live_…). Development without one talks to devstripe
+# (billing/devstripe, started by `make run`) at STRIPE_API_BASE with a dev key.
+STRIPE_SECRET_KEY: str = _required("STRIPE_SECRET_KEY", dev_default="sk_test_devstripe")
+# Empty: Stripe itself. devstripe's address in development and tests.
+STRIPE_API_BASE: str = env.str("STRIPE_API_BASE", default="").rstrip("/")
+# Webhook signing secrets (whsec_…), comma-separated: the current one and, while rotating,
+# the previous one; a signature made with any of them is accepted.
+STRIPE_WEBHOOK_SECRETS: list[str] = env.list(
+    "STRIPE_WEBHOOK_SECRETS", default=["whsec_devstripe"] if DEBUG else []
+)
+if not DEBUG and not STRIPE_WEBHOOK_SECRETS:
+    raise ImproperlyConfigured(
+        "Set STRIPE_WEBHOOK_SECRETS: it is required when DJANGO_DEBUG is off."
+    )
+STRIPE_API_TIMEOUT: float = env.float("STRIPE_API_TIMEOUT", default=20.0)
+# Signatures older than this, or this far in the future, are refused (seconds).
+STRIPE_WEBHOOK_TOLERANCE: int = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+# Top-up limits, in whole US dollars.
+TOPUP_MIN_USD: int = env.int("TOPUP_MIN_USD", default=5)
+TOPUP_MAX_USD: int = env.int("TOPUP_MAX_USD", default=5000)
+if not 0 < TOPUP_MIN_USD <= TOPUP_MAX_USD:
+    raise ImproperlyConfigured("Need 0 < TOPUP_MIN_USD <= TOPUP_MAX_USD.")
+# The pull job re-reads top-ups still waiting after this many seconds.
+TOPUP_PULL_AFTER: int = env.int("TOPUP_PULL_AFTER", default=300)
+
 # --- Support ----------------------------------------------------------------------
 
 # The portal's own address, for links in emails (no request to take it from in a task).

@@ -5,6 +5,7 @@ from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
 
+from billing.views import stripe_webhook
 from cloudportal import health, views
 from cloudportal.api.postman import PostmanCollectionApi
 from cloudportal.api.views import ApiNotFoundApi, ApiRootApi, ApiSchemaApi
@@ -29,6 +30,7 @@ urlpatterns = [
     path("deployments/", include("deployments.urls")),
     path("support/", include("support.urls")),
     path("billing/", include("billing.urls")),
+    path("webhooks/stripe/", stripe_webhook, name="stripe-webhook"),
     path("_allauth/", include("allauth.headless.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1_patterns, "api"))),

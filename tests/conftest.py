@@ -3,7 +3,7 @@ from django.core.cache import cache
 from django.db.backends.signals import connection_created
 from rest_framework.test import APIClient
 
-pytest_plugins = ["tests.devcloud"]
+pytest_plugins = ["tests.devcloud", "tests.billing.stripe_sim"]
 
 
 def _ledger_truncate_allowed(sender, connection, **kwargs):

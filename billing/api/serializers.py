@@ -2,10 +2,10 @@
 
 from rest_framework import serializers
 
-from billing.models import Invoice, InvoiceLine, TransactionKind
+from billing.models import Invoice, InvoiceLine, TopUp, TransactionKind
 from billing.money import micros_to_decimal
 from billing.selectors import WalletBalance
-from cloudportal.api.serializers import QueryFilter
+from cloudportal.api.serializers import QueryFilter, StrictInput
 
 
 class MoneyField(serializers.DecimalField):
@@ -116,3 +116,37 @@ class ReceiptOutput(serializers.Serializer):
     paid_at = serializers.DateTimeField()
     seller = InvoicePartyOutput()
     buyer = InvoicePartyOutput()
+
+
+class TopUpCreateInput(StrictInput):
+    amount = serializers.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        help_text='US dollars, e.g. "50.00"; between the limits (default $5 to $5,000).',
+    )
+
+
+class TopUpOutput(serializers.Serializer):
+    id = serializers.CharField(source="public_id", help_text="top_… id.")
+    status = serializers.ChoiceField(choices=TopUp.Status.choices)
+    amount = serializers.SerializerMethodField(help_text="Asked for, in dollars.")
+    amount_paid = serializers.SerializerMethodField(help_text="Received, in dollars.")
+    amount_refunded = serializers.SerializerMethodField(help_text="Refunded, in dollars.")
+    currency = serializers.CharField()
+    checkout_url = serializers.CharField(
+        allow_blank=True, help_text="Where to pay (Stripe Checkout) while the status is pending."
+    )
+    card_brand = serializers.CharField(allow_blank=True)
+    card_last4 = serializers.CharField(allow_blank=True)
+    failure_message = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    paid_at = serializers.DateTimeField(allow_null=True)
+
+    def get_amount(self, topup: TopUp) -> str:
+        return f"{topup.amount / 100:.2f}"
+
+    def get_amount_paid(self, topup: TopUp) -> str:
+        return f"{topup.amount_paid / 100:.2f}"
+
+    def get_amount_refunded(self, topup: TopUp) -> str:
+        return f"{topup.amount_refunded / 100:.2f}"

@@ -36,4 +36,8 @@ urlpatterns = [
         views.ReceiptPdfApi.as_view(),
         name="billing-receipt-pdf",
     ),
+    path("billing/top-ups", views.TopUpListApi.as_view(), name="billing-topups"),
+    path(
+        "billing/top-ups/<public_id:topup_id>", views.TopUpDetailApi.as_view(), name="billing-topup"
+    ),
 ]

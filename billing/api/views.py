@@ -4,22 +4,27 @@ from typing import Any
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import renderers
+from rest_framework import renderers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors as accounts_selectors
+from accounts.activity import actor_from_request
 from accounts.models import Customer, User
-from billing import documents, invoices, selectors
+from billing import documents, invoices, payments, selectors
 from billing.api.serializers import (
     BalanceOutput,
     InvoiceDetailOutput,
     InvoiceOutput,
     ReceiptOutput,
+    TopUpCreateInput,
+    TopUpOutput,
     WalletTransactionFilter,
     WalletTransactionOutput,
 )
+from cloudportal.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from cloudportal.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, IdempotencyKeyInvalid
 from cloudportal.api.pagination import CursorPagination
 from cloudportal.api.scopes import Scope, scopes
 
@@ -206,3 +211,64 @@ class ReceiptPdfApi(APIView):
     def get(self, request: Request, receipt_id: str) -> HttpResponse:
         receipt = selectors.receipt_get(customer=request_customer(request), public_id=receipt_id)
         return documents.pdf_response(receipt, download=True)
+
+
+class TopUpPagination(CursorPagination):
+    ordering = "-created_at"
+
+
+class TopUpListApi(APIView):
+    api_key_scopes = scopes(read=Scope.BILLING_READ, write=Scope.BILLING_TOPUP)
+    pagination_class = TopUpPagination  # spectacular documents the page from it
+
+    @extend_schema(
+        operation_id="billing_topups_list",
+        summary="Your card top-ups, newest first",
+        responses=TopUpOutput(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        topups = selectors.topup_list(customer=request_customer(request))
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(topups, request, view=self)
+        return paginator.get_paginated_response(TopUpOutput(page, many=True).data)
+
+    @extend_schema(
+        operation_id="billing_topups_create",
+        summary="Top up your balance by card",
+        description=(
+            "Creates a top-up and its Stripe Checkout page: send the customer to "
+            "`checkout_url`. The balance is credited once the payment succeeds (watch "
+            "`status` go pending → succeeded). With an `Idempotency-Key`, a retry answers "
+            "the same top-up."
+        ),
+        request=TopUpCreateInput,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={201: TopUpOutput},
+    )
+    def post(self, request: Request) -> Response:
+        data = TopUpCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        key = request.headers.get(IDEMPOTENCY_HEADER, "")
+        if len(key) > 255 or not key.isprintable():
+            raise IdempotencyKeyInvalid(
+                f"{IDEMPOTENCY_HEADER} must be 1 to 255 printable characters, such as a UUID."
+            )
+        topup = payments.topup_create(
+            customer=request_customer(request),
+            amount=int(data.validated_data["amount"] * 100),
+            actor=actor_from_request(request),
+            return_url_base=request.build_absolute_uri("/").rstrip("/"),
+            request_key=key,
+        )
+        return Response(TopUpOutput(topup).data, status=status.HTTP_201_CREATED)
+
+
+class TopUpDetailApi(APIView):
+    api_key_scopes = scopes(read=Scope.BILLING_READ, write=Scope.BILLING_TOPUP)
+
+    @extend_schema(
+        operation_id="billing_topups_retrieve", summary="One top-up", responses=TopUpOutput
+    )
+    def get(self, request: Request, topup_id: str) -> Response:
+        topup = selectors.topup_get(customer=request_customer(request), public_id=topup_id)
+        return Response(TopUpOutput(topup).data)

@@ -79,7 +79,7 @@ def remove(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0003_activity_verbs_phase2"),
-        ("billing", "0008_usage_charges"),
+        ("billing", "0009_topups"),
     ]
 
     operations = [

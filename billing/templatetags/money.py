@@ -30,3 +30,9 @@ def rate(value: Decimal | None) -> str:
         fraction = fraction.rstrip("0").ljust(2, "0")
         text = f"{whole}.{fraction}"
     return text
+
+
+@register.filter
+def cents_usd(cents: int | None) -> str:
+    """A payment's cents (top-ups count as the card network does): 5000 → "$50.00"."""
+    return usd(int(cents or 0) * 10_000)

@@ -13,11 +13,17 @@ PRODUCTION_ENV = {
     "DJANGO_ALLOWED_HOSTS": "portal.example.com",
     "DJANGO_CSRF_TRUSTED_ORIGINS": "https://portal.example.com",
     "EMAIL_URL": "smtp+tls://mailer:secret@smtp.example.com:587",
+    "STRIPE_SECRET_KEY": "sk_test_placeholder",
+    "STRIPE_WEBHOOK_SECRETS": "whsec_placeholder",
 }
 
 
 def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {key: value for key, value in os.environ.items() if not key.startswith("DJANGO_")}
+    clean = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "STRIPE_"))
+    }
     clean.pop("EMAIL_URL", None)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -45,6 +51,16 @@ def test_debug_off_without_secret_key_refuses_to_start_naming_the_variable():
     assert result.returncode != 0
     assert "Set the DJANGO_SECRET_KEY environment variable" in result.stderr
     assert "Traceback" in result.stderr  # ImproperlyConfigured, raised while importing settings
+
+
+def test_debug_off_without_stripe_keys_refuses_to_start_naming_them():
+    for name in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRETS"):
+        env = {key: value for key, value in PRODUCTION_ENV.items() if key != name}
+
+        result = run_manage("check", env=env)
+
+        assert result.returncode != 0
+        assert f"Set {name}" in result.stderr or f"Set the {name}" in result.stderr
 
 
 def test_debug_off_without_database_url_refuses_sqlite():
