@@ -401,6 +401,13 @@ if DEPLOYMENTS_RECONCILE_CONCURRENCY < 1:
 DEPLOYMENTS_ORPHAN_GRACE: int = env.int("DEPLOYMENTS_ORPHAN_GRACE", default=3600)
 if DEPLOYMENTS_ORPHAN_GRACE < 0:
     raise ImproperlyConfigured("DEPLOYMENTS_ORPHAN_GRACE must not be negative.")
+# Low balance: machines stopped because the wallet ran dry are deleted after this many
+# hours with the balance still at or below zero (a warning email goes a day before).
+DEPLOYMENTS_LOW_BALANCE_GRACE_HOURS: int = env.int(
+    "DEPLOYMENTS_LOW_BALANCE_GRACE_HOURS", default=72
+)
+if DEPLOYMENTS_LOW_BALANCE_GRACE_HOURS < 24:
+    raise ImproperlyConfigured("DEPLOYMENTS_LOW_BALANCE_GRACE_HOURS must be at least 24.")
 
 # --- Support ----------------------------------------------------------------------
 

@@ -21,3 +21,17 @@ class DeploymentStateConflict(DomainError):
     code = "deployment_state_conflict"
     status = 409
     title = "Not possible in the deployment's current state"
+
+
+class InsufficientBalance(DomainError):
+    """Available balance below one hour of the machine's price (micro-units in the fields)."""
+
+    code = "insufficient_balance"
+    status = 402
+    title = "Insufficient balance"
+
+    def __init__(self, detail: str, *, required: int, available: int) -> None:
+        self.required = required
+        self.available = available
+        self.shortfall = max(required - available, 0)
+        super().__init__(detail)

@@ -23,3 +23,8 @@ def deployments_reconcile_task() -> None:
 @shared_task(name="deployments.orphan_sweep")
 def orphan_stacks_sweep_task() -> list[str]:
     return reconciler.orphan_stacks_sweep()
+
+
+@shared_task(name="deployments.update_stack")
+def deployment_update_stack_task(deployment_id: int) -> None:
+    reconciler.deployment_update_stack(deployment_id=deployment_id)

@@ -6,6 +6,16 @@ urlpatterns = [
     path("deployments", views.DeploymentListCreateApi.as_view(), name="deployments"),
     path("deployments/<str:deployment_id>", views.DeploymentDetailApi.as_view(), name="deployment"),
     path(
+        "deployments/<str:deployment_id>/stop",
+        views.DeploymentStopApi.as_view(),
+        name="deployment-stop",
+    ),
+    path(
+        "deployments/<str:deployment_id>/start",
+        views.DeploymentStartApi.as_view(),
+        name="deployment-start",
+    ),
+    path(
         "deployments/<str:deployment_id>/events",
         views.DeploymentEventListApi.as_view(),
         name="deployment-events",
