@@ -233,7 +233,7 @@ def deployment_request_stop(
     change); the worker removes the server by a stack update and keeps the volumes."""
     with transaction.atomic():
         locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
-        if locked.status in (Status.STOPPING, Status.STOPPED):
+        if locked.status == Status.STOPPING:
             return locked  # asked twice: nothing more to do
         if locked.status != Status.ACTIVE:
             raise DeploymentStateConflict(
@@ -295,7 +295,7 @@ def deployment_request_start(
         locked = (
             Deployment.objects.select_for_update().select_related("customer").get(pk=deployment.pk)
         )
-        if locked.status in (Status.STARTING, Status.ACTIVE):
+        if locked.status == Status.STARTING:
             return locked  # asked twice: nothing more to do
         if locked.status != Status.STOPPED:
             raise DeploymentStateConflict(

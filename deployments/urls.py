@@ -9,4 +9,6 @@ urlpatterns = [
     path("new/", views.deployment_create_page, name="deployment-create"),
     path("<str:deployment_id>/", views.deployment_detail_page, name="deployment-detail"),
     path("<str:deployment_id>/delete/", views.deployment_delete_page, name="deployment-delete"),
+    path("<str:deployment_id>/stop/", views.deployment_stop_page, name="deployment-stop"),
+    path("<str:deployment_id>/start/", views.deployment_start_page, name="deployment-start"),
 ]
