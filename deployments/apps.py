@@ -11,3 +11,10 @@ class DeploymentsConfig(AppConfig):
         from deployments.runway import customer_hourly_cost
 
         hourly_cost_provider_register(customer_hourly_cost)
+
+        from billing.signals import wallet_changed
+        from deployments.receivers import wallet_changed_check_low_balance
+
+        wallet_changed.connect(
+            wallet_changed_check_low_balance, dispatch_uid="deployments.low_balance"
+        )
