@@ -109,6 +109,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.email_verification",
                 "billing.context_processors.wallet_balance",
+                "deployments.context_processors.low_balance_banner",
             ],
         },
     },

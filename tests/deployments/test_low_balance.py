@@ -94,7 +94,7 @@ def check(customer, committed, at):
 
 
 def test_a_dry_wallet_stops_then_warns_then_deletes_after_the_grace_period(
-    active, worker_stops, committed, mailoutbox
+    active, worker_stops, committed, mailoutbox, client
 ):
     deployment = active()
     customer = deployment.customer
@@ -111,6 +111,9 @@ def test_a_dry_wallet_stops_then_warns_then_deletes_after_the_grace_period(
     assert ActivityEntry.objects.filter(
         verb="deployment.stopped_low_balance", object_id=deployment.public_id
     ).exists()
+    banner = client.get("/deployments/").content.decode()
+    assert 'data-low-balance="dry"' in banner
+    assert "otherwise they are deleted on" in banner
     # A second check (or a restarted worker) does nothing more.
     assert check(customer, committed, t0 + timedelta(minutes=1)) == []
     assert len(mailoutbox) == 1
@@ -163,14 +166,16 @@ def test_a_top_up_restarts_what_low_balance_stopped_not_what_the_customer_stoppe
     ledger_assert_verified()
 
 
-def test_runway_warnings_go_once_per_episode(active, committed, mailoutbox):
+def test_runway_warnings_go_once_per_episode(active, committed, mailoutbox, client):
     deployment = active()
     customer = deployment.customer
     hour = hour_of(deployment)
     top_up(customer, 10 * hour)
     t0 = timezone.now()
 
+    assert 'data-low-balance="' not in client.get("/deployments/").content.decode()
     assert check(customer, committed, t0) == ["runway_below_24h"]
+    assert 'data-low-balance="day"' in client.get("/deployments/").content.decode()
     assert check(customer, committed, t0 + timedelta(minutes=1)) == []
     use(customer, 9 * hour + hour // 2, key="test:usage:1")
     assert check(customer, committed, t0 + timedelta(minutes=2)) == ["runway_below_1h"]
