@@ -116,6 +116,8 @@ class Deployment(models.Model):
     stack_cleanup_requested_at = models.DateTimeField(null=True, blank=True)
     # Stopped by the low-balance policy (not by the customer): a top-up starts it again.
     stopped_by_low_balance = models.BooleanField(default=False)
+    # Stop/start updates Heat failed in a row: re-sent with backoff, then left to staff.
+    update_attempts = models.PositiveIntegerField(default=0)
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

@@ -52,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 MAX_CREATE_ATTEMPTS = 5
 MAX_DELETE_ATTEMPTS = 5
+MAX_UPDATE_ATTEMPTS = 5  # a stop or start update Heat keeps failing
 # When a deployment is next read in detail (progress, events), by how settled it is. Every
 # cycle compares every watched row with the stack list anyway, at no Heat cost: an active
 # deployment is read again only when its stack's status changes.
@@ -1059,6 +1060,24 @@ def _reconcile_power(
         )
         report.count("start_failed")
         return
+    attempts = deployment.update_attempts
+    if full.status == "UPDATE_FAILED" and current == wanted:
+        # Heat failed this very update (a volume would not detach…): again after a growing
+        # pause, and after the last attempt staff take over (the row keeps its status).
+        detail = f"UPDATE_FAILED: {full.status_reason}"
+        if attempts >= MAX_UPDATE_ATTEMPTS or deployment.next_check_at > now:
+            if attempts >= MAX_UPDATE_ATTEMPTS:
+                logger.error(
+                    "deployment.update_exhausted", extra={"deployment_id": deployment.public_id}
+                )
+            writes.observe(
+                deployment,
+                heat_status=full.status,
+                status_detail=detail,
+                next_check_at=max(deployment.next_check_at, now + _backoff(attempts + 1)),
+            )
+            return
+        attempts += 1
     try:
         _update_send(deployment, ref, stack.ref, wanted)
     except StackConflict as error:
@@ -1069,7 +1088,8 @@ def _reconcile_power(
     writes.observe(
         deployment,
         heat_status="UPDATE_IN_PROGRESS",
-        next_check_at=now + YOUNG_CHECK,
+        update_attempts=attempts,
+        next_check_at=now + (_backoff(attempts) if attempts else YOUNG_CHECK),
         **({"status_detail": f"{full.status}: {full.status_reason}"}
            if full.status.endswith("FAILED") else {}),
     )  # fmt: skip
@@ -1094,6 +1114,7 @@ def _power_done(
             changes={
                 "heat_status": stack.status,
                 "outputs": {**outputs, "server_id": None, "public_ip": None},
+                "update_attempts": 0,
                 "next_check_at": now + SETTLED_CHECK,
             },
         )
@@ -1119,12 +1140,18 @@ def _power_done(
                     "ssh_port": parsed.ssh_port,
                     "volume_id": parsed.volume_id,
                 },
+                "update_attempts": 0,
                 "next_check_at": now + SETTLED_CHECK,
             },
         )
         report.count("started")
     else:
-        writes.observe(deployment, heat_status=stack.status, next_check_at=now + SETTLED_CHECK)
+        writes.observe(
+            deployment,
+            heat_status=stack.status,
+            update_attempts=0,
+            next_check_at=now + SETTLED_CHECK,
+        )
 
 
 # --- Orphans --------------------------------------------------------------------------

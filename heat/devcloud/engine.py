@@ -477,9 +477,13 @@ def update_stack(
     _start(store, stack, "UPDATE", building + removed, at)
     stack["plan"]["needs"] = needs
     stack["plan"]["resource_actions"] = actions
-    stack["plan"]["failure"] = _failure_for(
-        store, [name for name in building if actions[name] == "CREATE"]
-    )
+    failure = _failure_for(store, [name for name in building if actions[name] == "CREATE"])
+    if failure is None and removed and store.faults.get("delete_failures", 0) > 0:
+        # The same fault as a stack delete's: taking a resource away fails (Heat 27 seen).
+        store.faults["delete_failures"] -= 1
+        reason = f"Conflict: resources.{removed[0]}: Volume is in use (HTTP 409)"
+        failure = {"name": removed[0], "reason": reason}
+    stack["plan"]["failure"] = failure
     advance_stack(store, stack)
 
 

@@ -212,3 +212,24 @@ def test_a_start_needs_an_hour_of_the_price_available(launch, cloud, devcloud, r
     assert refreshed(deployment).status == "STOPPED"
     assert history(deployment)[-1] == "STOPPED"
     ledger_assert_verified()
+
+
+def test_a_stop_heat_keeps_failing_is_retried_with_backoff_then_left_to_staff(
+    launch, cloud, devcloud, reconcile
+):
+    deployment = running(launch, devcloud, reconcile)
+    devcloud.faults(delete_failures=100)
+    services.deployment_request_stop(deployment=deployment)
+    reconcile()  # sends the stop update
+
+    start = timezone.now()
+    for cycle in range(1, 13):
+        devcloud.advance(60)
+        with time_machine.travel(start + timedelta(minutes=cycle)):
+            reconcile()
+
+    deployment = refreshed(deployment)
+    assert deployment.status == "STOPPING"
+    assert deployment.update_attempts == reconciler.MAX_UPDATE_ATTEMPTS
+    assert deployment.status_detail.startswith("UPDATE_FAILED: Resource DELETE failed: Conflict")
+    assert len(devcloud.requests("PUT", "/stacks/")) == 1 + reconciler.MAX_UPDATE_ATTEMPTS
