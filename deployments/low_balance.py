@@ -10,7 +10,7 @@ runway (available ÷ the hourly cost of what the customer runs and keeps):
 - available <= 0: every running machine is stopped (not deleted), with an email;
 - still <= 0 a day before the grace period (DEPLOYMENTS_LOW_BALANCE_GRACE_HOURS) ends: a
   warning email; when it ends, every machine that still costs money is deleted;
-- a top-up that covers an hour of everything once restarted: the machines low balance
+- a top-up that covers more than an hour of everything once restarted: the machines low balance
   stopped start again (not those the customer stopped), and the dry spell is over;
 - runway back at 24 h or more: the episode ends, and a later drop warns again.
 
@@ -211,7 +211,9 @@ def _recover(episode: LowBalanceEpisode, customer: Customer, runway: Runway) -> 
         )["total"]
     )
     required = runway.hourly_cost + micros_from_decimal(compute or Decimal(0))
-    if runway.available <= 0 or runway.available < required:
+    # Strictly more than the hour: once restarted, their holds (the next hour of each
+    # running machine) take from available, which must not land on zero and stop them again.
+    if runway.available <= 0 or runway.available <= required:
         return []
     started: list[str] = []
     for deployment in stopped:

@@ -1085,6 +1085,22 @@ def _reconcile_power(
             deployment, next_check_at=now + _backoff(2), status_detail=_staff_detail(error)
         )
         return
+    except OpenStackError as error:
+        if error.retryable:
+            raise  # the cloud did not answer: the cycle looks again shortly
+        # Heat refused the update itself: it will not pass by repetition; look again
+        # after a growing pause (staff see why in the detail).
+        logger.error(
+            "deployment.update_refused",
+            extra={"deployment_id": deployment.public_id, "error": _staff_detail(error)},
+        )
+        writes.observe(
+            deployment,
+            update_attempts=deployment.update_attempts + 1,
+            next_check_at=now + _backoff(deployment.update_attempts + 1),
+            status_detail=_staff_detail(error),
+        )
+        return
     writes.observe(
         deployment,
         heat_status="UPDATE_IN_PROGRESS",

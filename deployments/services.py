@@ -239,6 +239,12 @@ def deployment_request_stop(
             raise DeploymentStateConflict(
                 f"It is {_status_label(locked.status)}; only a running deployment can be stopped."
             )
+        if "system_volume_size" not in locked.stack_parameters:
+            # Its stack boots from the image: removing the server would lose the system disk.
+            raise DeploymentStateConflict(
+                "This machine was launched before machines could be stopped: stopping it "
+                "would lose its system disk. Keep it running or delete it."
+            )
         locked.desired_state = DesiredState.STOPPED
         locked.stopped_by_low_balance = low_balance
         locked.save(update_fields=["desired_state", "stopped_by_low_balance", "updated_at"])

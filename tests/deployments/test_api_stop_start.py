@@ -112,3 +112,16 @@ def test_the_stop_button_stops_the_machine(launch, client):
 
     assert response.status_code == 302
     assert refreshed(deployment).status == "STOPPING"
+
+
+def test_a_machine_launched_before_boot_from_volume_is_not_stopped(launch, client):
+    deployment = moved(launch(), Status.PROVISIONING, Status.ACTIVE)
+    # Its stack was rendered by the earlier template: no system volume to keep.
+    parameters = {k: v for k, v in deployment.stack_parameters.items() if k != "system_volume_size"}
+    Deployment.objects.filter(pk=deployment.pk).update(stack_parameters=parameters)
+
+    response = client.post(f"/api/v1/deployments/{deployment.public_id}/stop")
+
+    assert response.status_code == 409
+    assert response.json()["detail"].startswith("This machine was launched before machines")
+    assert refreshed(deployment).status == "ACTIVE"
