@@ -233,3 +233,27 @@ def test_a_stop_heat_keeps_failing_is_retried_with_backoff_then_left_to_staff(
     assert deployment.update_attempts == reconciler.MAX_UPDATE_ATTEMPTS
     assert deployment.status_detail.startswith("UPDATE_FAILED: Resource DELETE failed: Conflict")
     assert len(devcloud.requests("PUT", "/stacks/")) == 1 + reconciler.MAX_UPDATE_ATTEMPTS
+
+
+def test_an_update_heat_refuses_is_tried_again_after_a_pause(launch, cloud, devcloud, reconcile):
+    deployment = running(launch, devcloud, reconcile)
+    devcloud.faults(
+        http=[{"method": "PUT", "status": 400, "count": 1, "message": "Property error"}]
+    )
+    services.deployment_request_stop(deployment=deployment)
+
+    reconcile()
+    deployment = refreshed(deployment)
+    assert (deployment.status, deployment.update_attempts) == ("STOPPING", 1)
+    assert "Property error" in deployment.status_detail
+    with time_machine.travel(timezone.now() + timedelta(seconds=2)):
+        reconcile()  # inside the pause: nothing sent
+    assert len(devcloud.requests("PUT", "/stacks/")) == 1
+
+    with time_machine.travel(timezone.now() + timedelta(seconds=30)):
+        reconcile()
+    devcloud.advance(600)
+    with time_machine.travel(timezone.now() + timedelta(seconds=60)):
+        reconcile()
+    deployment = refreshed(deployment)
+    assert (deployment.status, deployment.update_attempts) == ("STOPPED", 0)
