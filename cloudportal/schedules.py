@@ -47,6 +47,12 @@ PERIODIC_TASKS: tuple[Schedule, ...] = (
         expire_seconds=3,
     ),
     Schedule(
+        name="deployments: low balance (warn, stop, delete after the grace period)",
+        task="deployments.low_balance_sweep",
+        when=Every(seconds=60),
+        expire_seconds=60,
+    ),
+    Schedule(
         name="deployments: sweep orphan stacks",
         task="deployments.orphan_sweep",
         when=Cron(minute="23"),

@@ -110,6 +110,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.email_verification",
                 "billing.context_processors.wallet_balance",
+                "deployments.context_processors.low_balance_banner",
             ],
         },
     },
@@ -442,6 +443,13 @@ if DEPLOYMENTS_RECONCILE_CONCURRENCY < 1:
 DEPLOYMENTS_ORPHAN_GRACE: int = env.int("DEPLOYMENTS_ORPHAN_GRACE", default=3600)
 if DEPLOYMENTS_ORPHAN_GRACE < 0:
     raise ImproperlyConfigured("DEPLOYMENTS_ORPHAN_GRACE must not be negative.")
+# Low balance: machines stopped because the wallet ran dry are deleted after this many
+# hours with the balance still at or below zero (a warning email goes a day before).
+DEPLOYMENTS_LOW_BALANCE_GRACE_HOURS: int = env.int(
+    "DEPLOYMENTS_LOW_BALANCE_GRACE_HOURS", default=72
+)
+if DEPLOYMENTS_LOW_BALANCE_GRACE_HOURS < 24:
+    raise ImproperlyConfigured("DEPLOYMENTS_LOW_BALANCE_GRACE_HOURS must be at least 24.")
 
 # --- Billing: invoices and receipts ---------------------------------------------------
 

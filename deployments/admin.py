@@ -16,7 +16,7 @@ from accounts.models import Customer
 from cloudportal.admin import ReadOnlyAdminMixin
 from cloudportal.exceptions import DomainError
 from deployments import services
-from deployments.models import Deployment, DeploymentEvent, StatusChange
+from deployments.models import Deployment, DeploymentEvent, LowBalanceEpisode, StatusChange
 
 
 class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline[Any, Deployment]):
@@ -220,3 +220,21 @@ admin.site.unregister(Customer)
 @admin.register(Customer)
 class CustomerAdmin(accounts_admin.CustomerAdmin):
     inlines = (*accounts_admin.CustomerAdmin.inlines, CustomerDeploymentInline)
+
+
+@admin.register(LowBalanceEpisode)
+class LowBalanceEpisodeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[LowBalanceEpisode]):
+    """Which low-balance steps each customer's current episode has taken (read-only: the
+    policy owns it; a top-up ends it)."""
+
+    list_display = (
+        "customer",
+        "warned_day_at",
+        "warned_hour_at",
+        "dry_at",
+        "deletion_warned_at",
+        "deleted_at",
+    )
+    list_select_related = ("customer",)
+    search_fields = ("customer__public_id", "customer__user__email")
+    readonly_fields = (*list_display, "updated_at")

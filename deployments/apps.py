@@ -17,3 +17,10 @@ class DeploymentsConfig(AppConfig):
         from deployments.selectors import api_keys_month_spend
 
         api_key_month_spend_provider_register(api_keys_month_spend)
+
+        from billing.signals import wallet_changed
+        from deployments.receivers import wallet_changed_check_low_balance
+
+        wallet_changed.connect(
+            wallet_changed_check_low_balance, dispatch_uid="deployments.low_balance"
+        )

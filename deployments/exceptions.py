@@ -29,3 +29,17 @@ class ApiKeySpendCapReached(DomainError):
     code = "key_spend_cap_reached"
     status = 402
     title = "API key spend cap reached"
+
+
+class InsufficientBalance(DomainError):
+    """Available balance below one hour of the machine's price (micro-units in the fields)."""
+
+    code = "insufficient_balance"
+    status = 402
+    title = "Insufficient balance"
+
+    def __init__(self, detail: str, *, required: int, available: int) -> None:
+        self.required = required
+        self.available = available
+        self.shortfall = max(required - available, 0)
+        super().__init__(detail)

@@ -49,7 +49,16 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 LIVE_STATUSES = frozenset({Status.PENDING, Status.PROVISIONING, Status.ACTIVE})
 # Settled states where the stack must still be watched (or cleaned up) by the reconciler.
 WATCHED_STATUSES = frozenset(
-    {Status.PENDING, Status.PROVISIONING, Status.ACTIVE, Status.FAILED, Status.DELETING}
+    {
+        Status.PENDING,
+        Status.PROVISIONING,
+        Status.ACTIVE,
+        Status.FAILED,
+        Status.DELETING,
+        Status.STOPPING,
+        Status.STOPPED,
+        Status.STARTING,
+    }
 )
 
 
@@ -109,6 +118,10 @@ class Deployment(models.Model):
     create_attempts = models.PositiveIntegerField(default=0)
     delete_attempts = models.PositiveIntegerField(default=0)
     stack_cleanup_requested_at = models.DateTimeField(null=True, blank=True)
+    # Stopped by the low-balance policy (not by the customer): a top-up starts it again.
+    stopped_by_low_balance = models.BooleanField(default=False)
+    # Stop/start updates Heat failed in a row: re-sent with backoff, then left to staff.
+    update_attempts = models.PositiveIntegerField(default=0)
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -169,3 +182,22 @@ class DeploymentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.resource_name} {self.resource_status}"
+
+
+class LowBalanceEpisode(models.Model):
+    """One customer's low-balance episode: which steps were taken, so each happens once and
+    a restarted worker carries on. An episode ends (all steps cleared) when the runway is
+    back above the first warning threshold."""
+
+    customer = models.OneToOneField(
+        "accounts.Customer", on_delete=models.CASCADE, related_name="low_balance_episode"
+    )
+    warned_day_at = models.DateTimeField(null=True, blank=True)  # runway < 24 h
+    warned_hour_at = models.DateTimeField(null=True, blank=True)  # runway < 1 h
+    dry_at = models.DateTimeField(null=True, blank=True)  # available <= 0: machines stopped
+    deletion_warned_at = models.DateTimeField(null=True, blank=True)  # a day before deleting
+    deleted_at = models.DateTimeField(null=True, blank=True)  # grace over: machines deleted
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"low balance of customer {self.customer_id}"

@@ -29,7 +29,14 @@ from catalog.models import Region
 from deployments import selectors, services
 from deployments.models import WATCHED_STATUSES, Deployment, DesiredState, Status
 from heat import adapter
-from heat.adapter_types import RegionRef, StackEvent, StackListing, StackRef, StackSummary
+from heat.adapter_types import (
+    RegionRef,
+    Stack,
+    StackEvent,
+    StackListing,
+    StackRef,
+    StackSummary,
+)
 from heat.contract import StackOutputsInvalid, stack_outputs_parse
 from heat.exceptions import (
     CloudCapacityExceeded,
@@ -39,12 +46,13 @@ from heat.exceptions import (
     StackConflict,
     StackNotFound,
 )
-from heat.rendering import template_resource_names, template_text
+from heat.rendering import SERVER_RUNNING, SERVER_STOPPED, template_resource_names, template_text
 
 logger = logging.getLogger(__name__)
 
 MAX_CREATE_ATTEMPTS = 5
 MAX_DELETE_ATTEMPTS = 5
+MAX_UPDATE_ATTEMPTS = 5  # a stop or start update Heat keeps failing
 # When a deployment is next read in detail (progress, events), by how settled it is. Every
 # cycle compares every watched row with the stack list anyway, at no Heat cost: an active
 # deployment is read again only when its stack's status changes.
@@ -468,6 +476,11 @@ def _needs_work(row: Triage, stack: StackSummary | None, complete: bool = True) 
         if stack is None:
             return True  # its cleanup finished: forget the stack
         return row.due and stack.status != "DELETE_IN_PROGRESS"
+    if row.status in (Status.STOPPING, Status.STARTING):
+        return row.due or changed
+    if row.status == Status.STOPPED:
+        # Settled once its last update completed; otherwise a cleanup update is pending.
+        return changed or (row.due and row.heat_status != "UPDATE_COMPLETE")
     return row.due  # PENDING: its provisioning task was lost or waits to retry
 
 
@@ -669,6 +682,8 @@ def _reconcile_one(
             report.count("unchanged")
     elif status == Status.FAILED:
         _reconcile_failed_cleanup(deployment, stack, ref, now, report, writes)
+    elif status in (Status.STOPPING, Status.STOPPED, Status.STARTING):
+        _reconcile_power(deployment, stack, ref, now, report, writes)
 
 
 def _confirm_absence(
@@ -922,6 +937,237 @@ def _reconcile_deleting(
     # The stack exists but no delete is under way (delete asked before it was created).
     _delete_stack(deployment, ref, now, writes)
     report.count("delete_requested")
+
+
+# --- Stopping and starting -------------------------------------------------------------
+#
+# Both are stack updates of the same template with server_state stopped or running. The
+# stack's own parameters say which update Heat last took, so a worker that died before or
+# after sending one just looks again: nothing is sent twice that matters (an update to the
+# state the stack is already in completes at once) and nothing is lost.
+
+
+def deployment_update_stack(*, deployment_id: int) -> None:
+    """Send the stop or start update a request asked for (the reconciler would too)."""
+    owner = services.new_lease_owner()
+    claimed = services.deployments_claim(
+        condition=Q(pk=deployment_id, status__in=[Status.STOPPING, Status.STARTING]), owner=owner
+    )
+    if not claimed:
+        return
+    writes = Writes()
+    deployment = Deployment.objects.select_related("region").get(pk=deployment_id)
+    try:
+        ref = region_ref(deployment.region)
+        report = ReconcileReport(region=deployment.region.slug)
+        try:
+            found = _stack_of(deployment, ref)
+            stack: StackSummary | None = (
+                adapter.stack_get(region=ref, stack=found) if found is not None else None
+            )
+        except StackNotFound:
+            stack = None
+        _reconcile_power(deployment, stack, ref, timezone.now(), report, writes)
+    except OpenStackError as error:
+        # The reconciler looks again (the row stays due); the request is not lost.
+        writes = Writes()
+        writes.observe(
+            deployment,
+            next_check_at=timezone.now() + _backoff(2),
+            status_detail=_staff_detail(error),
+        )
+    finally:
+        _write(writes, owner, claimed)
+
+
+def _start_failed_reason(heat_reason: str, region_name: str) -> str:
+    if "no valid host" in heat_reason.lower():
+        return (
+            f"No GPU capacity in {region_name} to start this machine right now. Its disks "
+            "are kept and nothing was charged; try again later."
+        )
+    return "The machine could not be started. Its disks are kept; our team has been alerted."
+
+
+def _update_send(
+    deployment: Deployment, ref: RegionRef, stack: StackRef, server_state: str
+) -> None:
+    adapter.stack_update(
+        region=ref,
+        stack=stack,
+        template=template_text(deployment.stack_template),
+        parameters={**deployment.stack_parameters, "server_state": server_state},
+        tags=deployment.stack_tags,
+    )
+
+
+def _reconcile_power(
+    deployment: Deployment,
+    stack: StackSummary | None,
+    ref: RegionRef,
+    now: datetime,
+    report: ReconcileReport,
+    writes: Writes,
+) -> None:
+    """Converge a stopping, stopped or starting deployment with its stack."""
+    status = deployment.status
+    if stack is None:
+        writes.move(
+            deployment,
+            Status.DELETING,
+            "The machine disappeared from the cloud.",
+            {status},
+            changes={"desired_state": DesiredState.DELETED, "next_check_at": now},
+        )
+        report.count("power_vanished")
+        return
+    if stack.status.endswith("_IN_PROGRESS"):
+        writes.events(deployment, ref, stack.ref)
+        writes.observe(deployment, heat_status=stack.status, next_check_at=now + YOUNG_CHECK)
+        report.count("power_progress")
+        return
+    full = adapter.stack_get(region=ref, stack=stack.ref)
+    wanted = SERVER_RUNNING if status == Status.STARTING else SERVER_STOPPED
+    current = full.parameters.get("server_state", SERVER_RUNNING)
+    if current == wanted and full.status == "UPDATE_COMPLETE":
+        writes.events(deployment, ref, stack.ref)
+        _power_done(deployment, full, ref, now, report, writes)
+        return
+    if status == Status.STARTING and current == SERVER_RUNNING and full.status == "UPDATE_FAILED":
+        # No capacity (or another failure) for the new server: back to STOPPED, never
+        # charged (it was not ACTIVE); a stop update takes the failed server away.
+        writes.events(deployment, ref, stack.ref)
+        heat_status = full.status
+        try:
+            _update_send(deployment, ref, stack.ref, SERVER_STOPPED)
+            heat_status = "UPDATE_IN_PROGRESS"
+        except OpenStackError as error:  # the STOPPED reconcile sends it again
+            logger.warning(
+                "deployment.start_cleanup_failed",
+                extra={"deployment_id": deployment.public_id, "error": _staff_detail(error)},
+            )
+        writes.move(
+            deployment,
+            Status.STOPPED,
+            _start_failed_reason(full.status_reason, deployment.region.name),
+            {Status.STARTING},
+            detail=f"UPDATE_FAILED: {full.status_reason}",
+            changes={
+                "desired_state": DesiredState.STOPPED,
+                "heat_status": heat_status,
+                "next_check_at": now + YOUNG_CHECK,
+            },
+        )
+        report.count("start_failed")
+        return
+    attempts = deployment.update_attempts
+    if full.status == "UPDATE_FAILED" and current == wanted:
+        # Heat failed this very update (a volume would not detach…): again after a growing
+        # pause, and after the last attempt staff take over (the row keeps its status).
+        detail = f"UPDATE_FAILED: {full.status_reason}"
+        if attempts >= MAX_UPDATE_ATTEMPTS or deployment.next_check_at > now:
+            if attempts >= MAX_UPDATE_ATTEMPTS:
+                logger.error(
+                    "deployment.update_exhausted", extra={"deployment_id": deployment.public_id}
+                )
+            writes.observe(
+                deployment,
+                heat_status=full.status,
+                status_detail=detail,
+                next_check_at=max(deployment.next_check_at, now + _backoff(attempts + 1)),
+            )
+            return
+        attempts += 1
+    try:
+        _update_send(deployment, ref, stack.ref, wanted)
+    except StackConflict as error:
+        writes.observe(
+            deployment, next_check_at=now + _backoff(2), status_detail=_staff_detail(error)
+        )
+        return
+    except OpenStackError as error:
+        if error.retryable:
+            raise  # the cloud did not answer: the cycle looks again shortly
+        # Heat refused the update itself: it will not pass by repetition; look again
+        # after a growing pause (staff see why in the detail).
+        logger.error(
+            "deployment.update_refused",
+            extra={"deployment_id": deployment.public_id, "error": _staff_detail(error)},
+        )
+        writes.observe(
+            deployment,
+            update_attempts=deployment.update_attempts + 1,
+            next_check_at=now + _backoff(deployment.update_attempts + 1),
+            status_detail=_staff_detail(error),
+        )
+        return
+    writes.observe(
+        deployment,
+        heat_status="UPDATE_IN_PROGRESS",
+        update_attempts=attempts,
+        next_check_at=now + (_backoff(attempts) if attempts else YOUNG_CHECK),
+        **({"status_detail": f"{full.status}: {full.status_reason}"}
+           if full.status.endswith("FAILED") else {}),
+    )  # fmt: skip
+    report.count("stop_sent" if wanted == SERVER_STOPPED else "start_sent")
+
+
+def _power_done(
+    deployment: Deployment,
+    stack: Stack,
+    ref: RegionRef,
+    now: datetime,
+    report: ReconcileReport,
+    writes: Writes,
+) -> None:
+    outputs = dict(deployment.outputs or {})
+    if deployment.status == Status.STOPPING:
+        writes.move(
+            deployment,
+            Status.STOPPED,
+            "Stopped. The disks are kept; start it again at any time.",
+            {Status.STOPPING},
+            changes={
+                "heat_status": stack.status,
+                "outputs": {**outputs, "server_id": None, "public_ip": None},
+                "update_attempts": 0,
+                "next_check_at": now + SETTLED_CHECK,
+            },
+        )
+        report.count("stopped")
+    elif deployment.status == Status.STARTING:
+        try:
+            parsed = stack_outputs_parse(stack.output_values)
+        except StackOutputsInvalid as error:
+            writes.observe(deployment, status_detail=str(error), next_check_at=now + YOUNG_CHECK)
+            return
+        writes.move(
+            deployment,
+            Status.ACTIVE,
+            "Running.",
+            {Status.STARTING},
+            changes={
+                "heat_status": stack.status,
+                "outputs": {
+                    "server_id": parsed.server_id,
+                    "public_ip": parsed.public_ip,
+                    "private_ip": parsed.private_ip,
+                    "login_user": parsed.login_user,
+                    "ssh_port": parsed.ssh_port,
+                    "volume_id": parsed.volume_id,
+                },
+                "update_attempts": 0,
+                "next_check_at": now + SETTLED_CHECK,
+            },
+        )
+        report.count("started")
+    else:
+        writes.observe(
+            deployment,
+            heat_status=stack.status,
+            update_attempts=0,
+            next_check_at=now + SETTLED_CHECK,
+        )
 
 
 # --- Orphans --------------------------------------------------------------------------

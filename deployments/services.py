@@ -22,6 +22,7 @@ from accounts import services as accounts_services
 from accounts.activity import Actor
 from accounts.models import ActivityVerb, ApiKey, Customer
 from billing.money import micros_from_decimal, micros_to_cents
+from billing.selectors import wallet_balance
 from catalog import selectors as catalog_selectors
 from catalog.exceptions import CatalogChoiceNotOffered
 from catalog.models import Image, InstanceType, Region, StorageProfile
@@ -33,6 +34,7 @@ from deployments.exceptions import (
     DeploymentInputInvalid,
     DeploymentLimitReached,
     DeploymentStateConflict,
+    InsufficientBalance,
 )
 from deployments.leases import LEASE_DURATION, lease_keep, lease_stop
 from deployments.models import (
@@ -262,6 +264,115 @@ def deployment_request_delete(*, deployment: Deployment, actor: Actor | None = N
         # And a cycle at once, not at beat's next tick: it does the work if the task is lost.
         _schedule_reconcile()
     logger.info("deployment.delete_requested", extra={"deployment_id": locked.public_id})
+    return updated
+
+
+def _schedule_stack_update(deployment_id: int) -> None:
+    from deployments.tasks import deployment_update_stack_task
+
+    transaction.on_commit(lambda: deployment_update_stack_task.delay(deployment_id))
+
+
+def deployment_request_stop(
+    *, deployment: Deployment, actor: Actor | None = None, low_balance: bool = False
+) -> Deployment:
+    """Record the intent to stop: STOPPING at once (compute billing ends with this status
+    change); the worker removes the server by a stack update and keeps the volumes."""
+    with transaction.atomic():
+        locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
+        if locked.status == Status.STOPPING:
+            return locked  # asked twice: nothing more to do
+        if locked.status != Status.ACTIVE:
+            raise DeploymentStateConflict(
+                f"It is {_status_label(locked.status)}; only a running deployment can be stopped."
+            )
+        if "system_volume_size" not in locked.stack_parameters:
+            # Its stack boots from the image: removing the server would lose the system disk.
+            raise DeploymentStateConflict(
+                "This machine was launched before machines could be stopped: stopping it "
+                "would lose its system disk. Keep it running or delete it."
+            )
+        locked.desired_state = DesiredState.STOPPED
+        locked.stopped_by_low_balance = low_balance
+        locked.save(update_fields=["desired_state", "stopped_by_low_balance", "updated_at"])
+        updated = deployment_transition(
+            deployment_id=locked.pk,
+            to_status=Status.STOPPING,
+            reason=(
+                "Stopping: your balance ran out. The disks are kept."
+                if low_balance
+                else "Stopping. The disks are kept."
+            ),
+            changes={"next_check_at": timezone.now()},
+        )
+        accounts_services.activity_record(
+            customer=locked.customer,
+            verb=(
+                ActivityVerb.DEPLOYMENT_STOPPED_LOW_BALANCE
+                if low_balance
+                else ActivityVerb.DEPLOYMENT_STOPPED
+            ),
+            actor=actor,
+            object_id=locked.public_id,
+            data={"name": locked.name},
+        )
+        _schedule_stack_update(locked.pk)
+    logger.info("deployment.stop_requested", extra={"deployment_id": locked.public_id})
+    return updated
+
+
+def _dollars(micros: int) -> str:
+    return f"${micros_to_cents(micros)}"
+
+
+def _start_afford_check(*, deployment: Deployment) -> None:
+    """A start needs available >= one hour of the machine's price (the create rule)."""
+    required = micros_from_decimal(deployment.hourly_price)
+    available = wallet_balance(customer=deployment.customer, currency=deployment.currency).available
+    if available < required:
+        raise InsufficientBalance(
+            f"Starting {deployment.name} needs {_dollars(required)} available (one hour); "
+            f"you have {_dollars(available)}. Top up "
+            f"{_dollars(required - available)} or more to start it.",
+            required=required,
+            available=available,
+        )
+
+
+def deployment_request_start(
+    *, deployment: Deployment, actor: Actor | None = None, low_balance: bool = False
+) -> Deployment:
+    """Record the intent to start a stopped machine: STARTING at once; the worker boots a
+    new server from the kept system volume. Compute billing resumes only when it is ACTIVE."""
+    with transaction.atomic():
+        locked = (
+            Deployment.objects.select_for_update().select_related("customer").get(pk=deployment.pk)
+        )
+        if locked.status == Status.STARTING:
+            return locked  # asked twice: nothing more to do
+        if locked.status != Status.STOPPED:
+            raise DeploymentStateConflict(
+                f"It is {_status_label(locked.status)}; only a stopped deployment can be started."
+            )
+        _start_afford_check(deployment=locked)
+        locked.desired_state = DesiredState.ACTIVE
+        locked.stopped_by_low_balance = False
+        locked.save(update_fields=["desired_state", "stopped_by_low_balance", "updated_at"])
+        updated = deployment_transition(
+            deployment_id=locked.pk,
+            to_status=Status.STARTING,
+            reason="Starting from the kept disks.",
+            changes={"next_check_at": timezone.now()},
+        )
+        accounts_services.activity_record(
+            customer=locked.customer,
+            verb=ActivityVerb.DEPLOYMENT_STARTED,
+            actor=actor,
+            object_id=locked.public_id,
+            data={"name": locked.name, **({"low_balance": True} if low_balance else {})},
+        )
+        _schedule_stack_update(locked.pk)
+    logger.info("deployment.start_requested", extra={"deployment_id": locked.public_id})
     return updated
 
 

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from deployments import reconciler
+from deployments import low_balance, reconciler
 
 
 @shared_task(name="deployments.provision")
@@ -23,3 +23,28 @@ def deployments_reconcile_task() -> None:
 @shared_task(name="deployments.orphan_sweep")
 def orphan_stacks_sweep_task() -> list[str]:
     return reconciler.orphan_stacks_sweep()
+
+
+@shared_task(name="deployments.update_stack")
+def deployment_update_stack_task(deployment_id: int) -> None:
+    reconciler.deployment_update_stack(deployment_id=deployment_id)
+
+
+@shared_task(name="deployments.low_balance_sweep", ignore_result=True)
+def low_balance_sweep_task() -> None:
+    low_balance.low_balance_sweep()
+
+
+@shared_task(name="deployments.low_balance_check", ignore_result=True)
+def low_balance_check_task(customer_id: int) -> None:
+    low_balance.low_balance_check(customer_id=customer_id)
+
+
+@shared_task(
+    name="deployments.low_balance_email",
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def low_balance_email_task(customer_id: int, kind: str) -> None:
+    low_balance.low_balance_email_send(customer_id=customer_id, kind=kind)

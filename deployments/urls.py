@@ -11,4 +11,6 @@ urlpatterns = [
     path(
         "<public_id:deployment_id>/delete/", views.deployment_delete_page, name="deployment-delete"
     ),
+    path("<public_id:deployment_id>/stop/", views.deployment_stop_page, name="deployment-stop"),
+    path("<public_id:deployment_id>/start/", views.deployment_start_page, name="deployment-start"),
 ]

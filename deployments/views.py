@@ -6,12 +6,13 @@ the WebSocket push show the same values; its DOM hooks are documented in the tem
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import selectors as accounts_selectors
 from accounts.activity import actor_from_request
@@ -126,6 +127,7 @@ def deployment_detail_page(request: HttpRequest, deployment_id: str) -> HttpResp
             "events": selectors.deployment_event_list(deployment=deployment),
             "can_delete": selectors.deployment_can_request_delete(deployment=deployment),
             "deletable_statuses": " ".join(selectors.deployment_deletable_statuses()),
+            "low_balance_grace_hours": settings.DEPLOYMENTS_LOW_BALANCE_GRACE_HOURS,
             "section": "deployments",
         },
     )
@@ -154,3 +156,29 @@ def deployment_delete_page(request: HttpRequest, deployment_id: str) -> HttpResp
             "section": "deployments",
         },
     )
+
+
+@login_required
+@require_POST
+def deployment_stop_page(request: HttpRequest, deployment_id: str) -> HttpResponse:
+    deployment = selectors.deployment_get(customer=page_customer(request), public_id=deployment_id)
+    try:
+        services.deployment_request_stop(deployment=deployment, actor=actor_from_request(request))
+    except DomainError as error:
+        messages.error(request, error.detail)
+    else:
+        messages.success(request, f"Stopping '{deployment.name}'. Its disks are kept.")
+    return redirect("deployments:deployment-detail", deployment_id=deployment.public_id)
+
+
+@login_required
+@require_POST
+def deployment_start_page(request: HttpRequest, deployment_id: str) -> HttpResponse:
+    deployment = selectors.deployment_get(customer=page_customer(request), public_id=deployment_id)
+    try:
+        services.deployment_request_start(deployment=deployment, actor=actor_from_request(request))
+    except DomainError as error:
+        messages.error(request, error.detail)
+    else:
+        messages.success(request, f"Starting '{deployment.name}'.")
+    return redirect("deployments:deployment-detail", deployment_id=deployment.public_id)

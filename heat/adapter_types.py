@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -79,6 +79,8 @@ class StackListing:
 @dataclass(frozen=True)
 class Stack(StackSummary):
     outputs: tuple[StackOutput, ...] = ()
+    # The parameters Heat holds for the stack, as strings (an update changes them).
+    parameters: dict[str, str] = field(default_factory=dict)
 
     @property
     def output_values(self) -> dict[str, Any]:

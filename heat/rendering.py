@@ -20,6 +20,10 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 TEMPLATE_BY_OS_FAMILY: dict[str, str] = {"linux": "linux-gpu-vm.yaml"}
 MAX_VOLUME_SIZE_GB = 16384
 
+# The template's server_state values: a stopped stack has no server, only its volumes.
+SERVER_RUNNING = "running"
+SERVER_STOPPED = "stopped"
+
 _HOSTNAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
@@ -75,6 +79,9 @@ class ServerSpec:
     public_network: str
     volume_type: str | None = None  # Cinder volume type; None without a volume
     volume_size_gb: int = 0  # 0 = no data volume
+    # The system disk, a volume made from the image (at least the image's min_disk); it
+    # outlives the server across stop and start. The flavor's local disk is not it.
+    system_volume_size_gb: int = 100
     os_family: str = "linux"
     tags: tuple[str, ...] = ()  # stack tags (portal, customer, deployment)
 
@@ -92,6 +99,8 @@ class StackParameters:
     public_network: str
     volume_type: str
     volume_size: int
+    system_volume_size: int
+    server_state: str = SERVER_RUNNING
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -142,6 +151,8 @@ def _spec_check(spec: ServerSpec) -> None:
             raise TemplateRenderError("An SSH public key must be one non-empty line.")
     if not 0 <= spec.volume_size_gb <= MAX_VOLUME_SIZE_GB:
         raise TemplateRenderError(f"Volume size must be 0..{MAX_VOLUME_SIZE_GB} GB.")
+    if not 1 <= spec.system_volume_size_gb <= MAX_VOLUME_SIZE_GB:
+        raise TemplateRenderError(f"System volume size must be 1..{MAX_VOLUME_SIZE_GB} GB.")
     if spec.volume_size_gb and not spec.volume_type:
         raise TemplateRenderError("A data volume needs a volume type.")
     if not spec.volume_size_gb and spec.volume_type:
@@ -166,6 +177,7 @@ def stack_render(spec: ServerSpec) -> RenderedStack:
         public_network=spec.public_network,
         volume_type=spec.volume_type or "",
         volume_size=spec.volume_size_gb,
+        system_volume_size=spec.system_volume_size_gb,
     )
     return RenderedStack(
         template_name=template_name,

@@ -10,6 +10,16 @@ urlpatterns = [
         name="deployment",
     ),
     path(
+        "deployments/<public_id:deployment_id>/stop",
+        views.DeploymentStopApi.as_view(),
+        name="deployment-stop",
+    ),
+    path(
+        "deployments/<public_id:deployment_id>/start",
+        views.DeploymentStartApi.as_view(),
+        name="deployment-start",
+    ),
+    path(
         "deployments/<public_id:deployment_id>/events",
         views.DeploymentEventListApi.as_view(),
         name="deployment-events",

@@ -1,3 +1,4 @@
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -7,8 +8,10 @@ from rest_framework.views import APIView
 from accounts import selectors as accounts_selectors
 from accounts.activity import actor_from_request
 from accounts.models import Customer, User
+from billing.money import micros_to_decimal
 from cloudportal.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from cloudportal.api.pagination import CursorPagination
+from cloudportal.api.problems import PROBLEM_CONTENT_TYPE, problem_body
 from cloudportal.api.scopes import Scope, scopes
 from deployments import selectors, services
 from deployments.api.serializers import (
@@ -17,6 +20,7 @@ from deployments.api.serializers import (
     DeploymentListFilter,
     DeploymentOutput,
 )
+from deployments.exceptions import InsufficientBalance
 
 
 def request_customer(request: Request) -> Customer:
@@ -124,3 +128,83 @@ class DeploymentEventListApi(APIView):
             selectors.deployment_event_list(deployment=deployment), request, view=self
         )
         return paginator.get_paginated_response(DeploymentEventOutput(page, many=True).data)
+
+
+def _insufficient_balance(request: Request, error: InsufficientBalance) -> Response:
+    """402 problem+json with the amounts (decimal strings, as prices) and a top-up link."""
+    body = problem_body(
+        status=error.status,
+        code=error.code,
+        title=error.title,
+        detail=error.detail,
+        instance=request.path,
+    )
+    body.update(
+        {
+            "required": str(micros_to_decimal(error.required)),
+            "available": str(micros_to_decimal(error.available)),
+            "shortfall": str(micros_to_decimal(error.shortfall)),
+            "top_up_url": reverse("billing:overview"),
+        }
+    )
+    return Response(body, status=error.status, content_type=PROBLEM_CONTENT_TYPE)
+
+
+class DeploymentStopApi(APIView):
+    api_key_scopes = scopes(read=Scope.DEPLOYMENTS_READ, write=Scope.DEPLOYMENTS_WRITE)
+
+    @extend_schema(
+        operation_id="deployments_stop",
+        summary="Stop a running deployment (its GPU is released, its disks kept)",
+        description=(
+            "Moves it to STOPPING at once (compute billing ends now) and then STOPPED; "
+            "storage is still billed. 409 `deployment_state_conflict` unless it is ACTIVE "
+            "(asking again while stopping or stopped changes nothing)."
+        ),
+        request=None,
+        responses={202: DeploymentOutput, 409: OpenApiResponse(description="Not running.")},
+    )
+    def post(self, request: Request, deployment_id: str) -> Response:
+        deployment = selectors.deployment_get(
+            customer=request_customer(request), public_id=deployment_id
+        )
+        services.deployment_request_stop(deployment=deployment, actor=actor_from_request(request))
+        fresh = selectors.deployment_get(customer=deployment.customer, public_id=deployment_id)
+        return Response(DeploymentOutput(fresh).data, status=status.HTTP_202_ACCEPTED)
+
+
+class DeploymentStartApi(APIView):
+    api_key_scopes = scopes(read=Scope.DEPLOYMENTS_READ, write=Scope.DEPLOYMENTS_WRITE)
+
+    @extend_schema(
+        operation_id="deployments_start",
+        summary="Start a stopped deployment from its kept disks",
+        description=(
+            "Moves it to STARTING; a new server boots from the same system volume and it is "
+            "ACTIVE (billed) once running. Without GPU capacity it goes back to STOPPED "
+            "with a plain reason, uncharged. Needs one hour of the machine's price "
+            "available (402 `insufficient_balance` with `required`, `available`, "
+            "`shortfall`); 409 `deployment_state_conflict` unless it is STOPPED."
+        ),
+        request=None,
+        responses={
+            202: DeploymentOutput,
+            402: OpenApiResponse(
+                description="problem+json `insufficient_balance` with `required`, "
+                "`available` and `shortfall` (USD, decimal strings) and `top_up_url`."
+            ),
+            409: OpenApiResponse(description="Not stopped."),
+        },
+    )
+    def post(self, request: Request, deployment_id: str) -> Response:
+        deployment = selectors.deployment_get(
+            customer=request_customer(request), public_id=deployment_id
+        )
+        try:
+            services.deployment_request_start(
+                deployment=deployment, actor=actor_from_request(request)
+            )
+        except InsufficientBalance as error:
+            return _insufficient_balance(request, error)
+        fresh = selectors.deployment_get(customer=deployment.customer, public_id=deployment_id)
+        return Response(DeploymentOutput(fresh).data, status=status.HTTP_202_ACCEPTED)

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0004_api_keys"),
-        ("deployments", "0002_stop_start_statuses"),
+        ("deployments", "0004_stop_start_low_balance"),
     ]
 
     operations = [

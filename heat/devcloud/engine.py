@@ -261,7 +261,9 @@ def advance_stack(store: Store, stack: dict[str, Any]) -> bool:
     now = store.now()
     changed = False
     action = plan["action"]
-    resource_action = "DELETE" if action == "ROLLBACK" else action
+    default_action = "DELETE" if action == "ROLLBACK" else action
+    # An update creates, updates and deletes resources in one traversal.
+    per_resource: dict[str, str] = plan.get("resource_actions") or {}
     deadline = stack["created_at"] + 60 * (stack["timeout_mins"] or 60)
     failure = plan.get("failure")
     while True:
@@ -270,8 +272,9 @@ def advance_stack(store: Store, stack: dict[str, Any]) -> bool:
         ready = [name for name in plan["pending"] if set(plan["needs"].get(name, [])) <= done]
         for name in ready:
             plan["pending"].remove(name)
+            resource_action = per_resource.get(name, default_action)
             _resource_event(store, stack, at, name, resource_action, "IN_PROGRESS")
-            seconds = _seconds(store, action)
+            seconds = _seconds(store, action if action == "ROLLBACK" else resource_action)
             if failure and failure["name"] == name:
                 seconds += float(failure.get("delay") or 0)
             plan["running"][name] = at + seconds
@@ -292,14 +295,16 @@ def advance_stack(store: Store, stack: dict[str, Any]) -> bool:
         plan["t"] = due
         for name in [name for name, until in plan["running"].items() if until == due]:
             del plan["running"][name]
+            resource_action = per_resource.get(name, default_action)
             if failure and failure["name"] == name:
                 reason = failure["reason"]
                 _resource_event(store, stack, due, name, resource_action, "FAILED", reason)
                 for other in list(plan["running"]):
                     # The traversal stops: what else was under way is abandoned.
+                    other_action = per_resource.get(other, default_action)
                     _resource_event(
-                        store, stack, due, other, resource_action, "FAILED",
-                        f"{resource_action} aborted",
+                        store, stack, due, other, other_action, "FAILED",
+                        f"{other_action} aborted",
                     )  # fmt: skip
                 _finish(
                     store,
@@ -321,6 +326,18 @@ def _finish(
 ) -> None:
     action = stack["plan"]["action"]
     stack["plan"] = None
+    if action == "UPDATE":
+        # What the update removed leaves the resource list (its events stay).
+        gone = [
+            name
+            for name in stack["order"]
+            if (stack["resources"][name]["action"], stack["resources"][name]["status"])
+            == ("DELETE", "COMPLETE")
+        ]
+        for name in gone:
+            stack["order"].remove(name)
+            del stack["resources"][name]
+            (stack.get("depends") or {}).pop(name, None)
     _stack_event(
         store, stack, at, action, status, reason or f"Stack {action} completed successfully"
     )
@@ -343,8 +360,9 @@ def delete_stack(store: Store, stack: dict[str, Any]) -> None:
     if plan and plan["action"] != "DELETE":
         action = plan["action"]
         for name in plan["running"]:
-            reason = f"{action} aborted (user triggered cancel)"
-            _resource_event(store, stack, at, name, action, "FAILED", reason)
+            resource_action = (plan.get("resource_actions") or {}).get(name, action)
+            reason = f"{resource_action} aborted (user triggered cancel)"
+            _resource_event(store, stack, at, name, resource_action, "FAILED", reason)
         _stack_event(store, stack, at, action, "FAILED", f"Stack {action} cancelled")
     if plan and plan["action"] == "DELETE":
         return  # deleting again while DELETE_IN_PROGRESS just lets it go on
@@ -360,6 +378,112 @@ def delete_stack(store: Store, stack: dict[str, Any]) -> None:
         store.faults["delete_failures"] -= 1
         reason = f"Conflict: resources.{made[0]}: Volume is in use (HTTP 409)"
         stack["plan"]["failure"] = {"name": made[0], "reason": reason}
+    advance_stack(store, stack)
+
+
+def _properties(stack: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    evaluator = evaluator_for(stack)
+    result: dict[str, Any] = {}
+    for name in names:
+        spec = (stack["template"].get("resources") or {}).get(name) or {}
+        try:
+            result[name] = (spec.get("type"), evaluator.evaluate(spec.get("properties") or {}))
+        except (HeatApiError, KeyError, IndexError, TypeError, ValueError):
+            result[name] = (spec.get("type"), None)
+    return result
+
+
+def _failure_for(store: Store, names: list[str]) -> dict[str, Any] | None:
+    fault = store.faults.get("fail_resource") or None
+    if not fault or fault.get("name") not in names:
+        return None
+    reason = FAILURE_REASONS.get(fault.get("reason", ""), fault.get("reason") or "")
+    # Heat retries a resource that went to ERROR action_retry_limit times first.
+    retries = int(store.faults.get("action_retry_limit") or 0)
+    return {
+        "name": fault["name"],
+        "reason": reason.format(name=fault["name"]),
+        "delay": retries * float(store.data["timing"].get("retry", RETRY_SECONDS)),
+    }
+
+
+def update_stack(
+    store: Store,
+    stack: dict[str, Any],
+    *,
+    template: dict[str, Any],
+    parameters: dict[str, Any],
+    given: dict[str, Any],
+) -> None:
+    """Heat's convergence update: resources the new template (under its conditions) no
+    longer has are deleted, new ones created, changed ones updated in place; the rest are
+    left alone, so a kept volume keeps its id. Refused while another action runs."""
+    advance_stack(store, stack)
+    if stack["status"] == "IN_PROGRESS":
+        raise HeatApiError(
+            409,
+            "ActionInProgress",
+            f"Stack {stack['name']} already has an action ({stack['action']}) in progress.",
+        )
+    at = store.now()
+    resources = stack["resources"]
+    made = [
+        name
+        for name in stack["order"]
+        if resources[name]["action"] != "INIT"
+        and (resources[name]["action"], resources[name]["status"]) != ("DELETE", "COMPLETE")
+    ]
+    before = _properties(stack, made)
+    old_depends = stack.get("depends") or {}
+    old_order = list(stack["order"])
+    stack["template"], stack["parameters"] = template, parameters
+    stack["given"] = {key: str(value) for key, value in given.items()}
+    evaluator = evaluator_for(stack)
+    order = hot.creation_order(template, evaluator)
+    depends = hot.dependencies(template, evaluator)
+    after = _properties(stack, order)
+    actions: dict[str, str] = {}
+    for name in order:
+        resource = resources.get(name)
+        if resource is None or name not in made or resource["status"] == "FAILED":
+            actions[name] = "CREATE"  # new, or failed before: made afresh
+        elif before.get(name) != after[name]:
+            actions[name] = "UPDATE"
+    removed = [name for name in reversed(old_order) if name in made and name not in order]
+    for name in removed:
+        actions[name] = "DELETE"
+    for name, action in actions.items():
+        if action == "CREATE":
+            resources[name] = {
+                "type": template["resources"][name]["type"],
+                "action": "INIT",
+                "status": "COMPLETE",
+                "reason": "",
+                "physical_id": "",
+                "attributes": {},
+                "created_at": at,
+                "updated_at": None,
+            }
+    stack["order"] = order + [name for name in old_order if name in removed]
+    stack["depends"] = {
+        **{name: sorted(old_depends.get(name, [])) for name in removed},
+        **{name: sorted(depends[name]) for name in order},
+    }
+    building = [name for name in order if name in actions]
+    needs = {name: [n for n in stack["depends"][name] if n in building] for name in building}
+    for name in removed:
+        # Taken away after whatever (also removed) still depends on it.
+        needs[name] = [other for other in removed if name in stack["depends"].get(other, [])]
+    _start(store, stack, "UPDATE", building + removed, at)
+    stack["plan"]["needs"] = needs
+    stack["plan"]["resource_actions"] = actions
+    failure = _failure_for(store, [name for name in building if actions[name] == "CREATE"])
+    if failure is None and removed and store.faults.get("delete_failures", 0) > 0:
+        # The same fault as a stack delete's: taking a resource away fails (Heat 27 seen).
+        store.faults["delete_failures"] -= 1
+        reason = f"Conflict: resources.{removed[0]}: Volume is in use (HTTP 409)"
+        failure = {"name": removed[0], "reason": reason}
+    stack["plan"]["failure"] = failure
     advance_stack(store, stack)
 
 

@@ -16,6 +16,10 @@ from heat.devcloud.wire import Request, Response
 
 STACK_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_.-]{0,254}")
 LOOKUP_SUBPATHS = {"resources", "events", "template", "actions", "environment", "files", "outputs"}
+ACCEPTED_PAGE = (
+    "<html>\n <head>\n  <title>202 Accepted</title>\n </head>\n <body>\n  <h1>202 Accepted</h1>\n"
+    "  The request is accepted for processing.<br /><br />\n\n\n\n </body>\n</html>"
+)
 SORT_KEYS = {
     "stack_name": "name",
     "stack_status": "status",
@@ -195,6 +199,8 @@ class HeatApi:
                     raise stack_not_found(stack["name"])
                 engine.delete_stack(self.store, stack)
                 return Response(204)
+            if method in {"PUT", "PATCH"}:
+                return self.update(stack, patch=method == "PATCH")
             raise HeatApiError(405, "HTTPMethodNotAllowed", "Method not allowed")
         if sub == ["events"] and method == "GET":
             return Response(200, {"events": self.events(stack, None)})
@@ -467,6 +473,44 @@ class HeatApi:
         merged = dict(environment.get("parameter_defaults") or {})
         merged.update(environment.get("parameters") or {})
         return merged
+
+    def update(self, stack: dict[str, Any], *, patch: bool) -> Response:
+        """PUT replaces the template and parameters; PATCH (Heat's `existing`) keeps what
+        it is not given. 202 with webob's HTML page, as Heat answers (heat-observed.md)."""
+        if engine.is_deleted(stack):
+            raise stack_not_found(stack["name"])
+        body = self.request.body
+        if not isinstance(body, dict):
+            raise HeatApiError(400, "HTTPBadRequest", "The request body must be a JSON object")
+        if body.get("template") is not None:
+            template = hot.parse_template(body.get("template"))
+        elif patch:
+            template = stack["template"]
+        else:
+            raise HeatApiError(400, "HTTPBadRequest", "No template specified")
+        given = dict(stack["given"]) if patch else {}
+        given.update(self._environment(body.get("environment")))
+        given.update(body.get("parameters") or {})
+        tags = body.get("tags")
+        if tags is not None and not isinstance(tags, str):
+            raise HeatApiError(400, "AttributeError")
+        pseudo = {
+            "OS::stack_name": stack["name"],
+            "OS::stack_id": stack["id"],
+            "OS::project_id": self.project_id,
+        }
+        parameters = hot.resolve_parameters(
+            template, given, pseudo=pseudo, known=self.store.known_names(self.region)
+        )
+        engine.update_stack(
+            self.store, stack, template=template, parameters=parameters, given=given
+        )
+        if tags is not None:
+            stack["tags"] = [tag.strip() for tag in tags.split(",")] if tags else []
+        if body.get("timeout_mins") is not None:
+            stack["timeout_mins"] = int(body["timeout_mins"])
+        self.store.save()
+        return Response(202, html=ACCEPTED_PAGE)
 
     def action(self, stack: dict[str, Any]) -> Response:
         body = self.request.body

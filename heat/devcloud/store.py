@@ -32,7 +32,7 @@ DEFAULT_FAULTS: dict[str, Any] = {
     "appcred_trusts_forbidden": True,
     "stack_quota": 512,  # Heat's max_stacks_per_tenant default
     "fail_resource": None,  # {"name": "server", "reason": "no_valid_host" | "quota" | text}
-    "delete_failures": 0,  # the next N delete traversals end DELETE_FAILED
+    "delete_failures": 0,  # the next N delete traversals (or updates removing resources) fail
     "http": [],  # [{"method", "path", "status", "count", "region"}]
     "delay": None,  # {"seconds", "method", "path"}: slow responses
     "ambiguous_create": 0,  # the next N creates make the stack, then answer 500

@@ -189,7 +189,7 @@ def test_parallel_events_are_stored_once_in_heat_order(launch, cloud, devcloud, 
     assert stored[:3] == [
         (deployment.stack_name, "CREATE_IN_PROGRESS"),
         ("sec_group", "CREATE_IN_PROGRESS"),
-        ("data_volume", "CREATE_IN_PROGRESS"),
+        ("system_volume", "CREATE_IN_PROGRESS"),
     ]
 
 
@@ -299,7 +299,8 @@ def test_a_volume_less_machines_progress_reaches_all_of_its_resources_while_crea
 
     deployment = refreshed(deployment)
     assert deployment.status == Status.PROVISIONING
-    assert (deployment.progress_complete, deployment.progress_total) == (4, 4)
+    # sec_group, port, system_volume, floating_ip, server
+    assert (deployment.progress_complete, deployment.progress_total) == (5, 5)
 
 
 def test_heat_status_is_current_in_every_terminal_state(launch, cloud, devcloud, reconcile, client):

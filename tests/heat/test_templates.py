@@ -117,6 +117,8 @@ def test_render_returns_the_template_its_parameters_and_tags():
             public_network="public",
             volume_type="nvme",
             volume_size=250,
+            system_volume_size=100,
+            server_state="running",
         ),
         tags=("cloudportal", "dep_01JD0000000000000000000000"),
     )

@@ -1,0 +1,17 @@
+"""Receivers of lower apps' signals: translate, queue one task, never raise."""
+
+import logging
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def wallet_changed_check_low_balance(sender: Any, *, customer_id: int, **kwargs: Any) -> None:
+    """Any wallet change may cross a low-balance step (a top-up restarts what low balance
+    stopped, a posting may run it dry): check that customer on a worker."""
+    from deployments.tasks import low_balance_check_task
+
+    try:
+        low_balance_check_task.delay(customer_id)
+    except Exception:  # the broker is down: beat's sweep checks every customer anyway
+        logger.exception("low_balance.check_not_queued", extra={"customer": customer_id})

@@ -1,0 +1,127 @@
+"""POST /api/v1/deployments/{id}/stop and /start, and the detail page's buttons."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from billing.money import micros_from_decimal
+from deployments import services
+from deployments.models import Deployment, Status
+from tests.accounts.factories import VerifiedUserFactory
+from tests.billing.conftest import ledger_assert_verified, top_up
+from tests.deployments.conftest import refreshed
+
+pytestmark = pytest.mark.django_db
+
+
+def moved(deployment: Deployment, *statuses: str) -> Deployment:
+    """Walk the state machine without a cloud (the worker's moves, recorded as usual)."""
+    for status in statuses:
+        services.deployment_transition(deployment_id=deployment.pk, to_status=status)
+    return refreshed(deployment)
+
+
+def stopped(launch) -> Deployment:
+    return moved(launch(), Status.PROVISIONING, Status.ACTIVE, Status.STOPPING, Status.STOPPED)
+
+
+def test_stop_answers_202_with_the_deployment_stopping(launch, client):
+    deployment = moved(launch(), Status.PROVISIONING, Status.ACTIVE)
+
+    response = client.post(f"/api/v1/deployments/{deployment.public_id}/stop")
+
+    assert response.status_code == 202
+    assert (response.json()["status"], response.json()["desired_state"]) == ("STOPPING", "stopped")
+    assert refreshed(deployment).status == "STOPPING"
+
+
+def test_stop_when_not_running_is_a_409_naming_the_status(launch, client):
+    deployment = launch()
+
+    response = client.post(f"/api/v1/deployments/{deployment.public_id}/stop")
+
+    assert response.status_code == 409
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == "deployment_state_conflict"
+    assert body["detail"] == "It is Pending; only a running deployment can be stopped."
+    assert refreshed(deployment).status == "PENDING"
+
+
+def test_start_without_an_hour_of_balance_is_a_402_with_the_shortfall(launch, client):
+    deployment = stopped(launch)
+    required = micros_from_decimal(deployment.hourly_price)
+    top_up(deployment.customer, 1_000_000)
+
+    response = client.post(f"/api/v1/deployments/{deployment.public_id}/start")
+
+    assert response.status_code == 402
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == "insufficient_balance"
+    assert body["required"] == f"{required / 1_000_000:.6f}"
+    assert body["available"] == "1.000000"
+    assert body["shortfall"] == f"{(required - 1_000_000) / 1_000_000:.6f}"
+    assert body["top_up_url"] == "/billing/"
+    assert refreshed(deployment).status == "STOPPED"
+    ledger_assert_verified()
+
+
+def test_start_with_the_balance_answers_202_starting(launch, client):
+    deployment = stopped(launch)
+    top_up(deployment.customer, micros_from_decimal(deployment.hourly_price))
+
+    response = client.post(f"/api/v1/deployments/{deployment.public_id}/start")
+
+    assert response.status_code == 202
+    assert response.json()["status"] == "STARTING"
+    ledger_assert_verified()
+
+
+def test_start_when_not_stopped_is_a_409(launch, client):
+    deployment = moved(launch(), Status.PROVISIONING, Status.ACTIVE)
+
+    response = client.post(f"/api/v1/deployments/{deployment.public_id}/start")
+
+    assert response.status_code == 409
+    assert response.json()["detail"] == "It is Active; only a stopped deployment can be started."
+
+
+def test_another_customers_deployment_answers_404(launch):
+    deployment = moved(launch(), Status.PROVISIONING, Status.ACTIVE)
+    other = APIClient()
+    other.force_login(VerifiedUserFactory())
+
+    assert other.post(f"/api/v1/deployments/{deployment.public_id}/stop").status_code == 404
+    assert other.post(f"/api/v1/deployments/{deployment.public_id}/start").status_code == 404
+    assert refreshed(deployment).status == "ACTIVE"
+
+
+def test_the_detail_page_offers_start_for_a_stopped_machine_and_states_the_grace(launch, client):
+    deployment = stopped(launch)
+
+    page = client.get(f"/deployments/{deployment.public_id}/").content.decode()
+
+    assert f'action="/deployments/{deployment.public_id}/start/"' in page
+    assert "deleted after 72 hours with the balance still at or below zero" in page
+
+
+def test_the_stop_button_stops_the_machine(launch, client):
+    deployment = moved(launch(), Status.PROVISIONING, Status.ACTIVE)
+
+    response = client.post(f"/deployments/{deployment.public_id}/stop/")
+
+    assert response.status_code == 302
+    assert refreshed(deployment).status == "STOPPING"
+
+
+def test_a_machine_launched_before_boot_from_volume_is_not_stopped(launch, client):
+    deployment = moved(launch(), Status.PROVISIONING, Status.ACTIVE)
+    # Its stack was rendered by the earlier template: no system volume to keep.
+    parameters = {k: v for k, v in deployment.stack_parameters.items() if k != "system_volume_size"}
+    Deployment.objects.filter(pk=deployment.pk).update(stack_parameters=parameters)
+
+    response = client.post(f"/api/v1/deployments/{deployment.public_id}/stop")
+
+    assert response.status_code == 409
+    assert response.json()["detail"].startswith("This machine was launched before machines")
+    assert refreshed(deployment).status == "ACTIVE"
