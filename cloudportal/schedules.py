@@ -47,6 +47,13 @@ PERIODIC_TASKS: tuple[Schedule, ...] = (
         expire_seconds=3,
     ),
     Schedule(
+        # Bills each closed 60-second window once; a missed run is caught up by the next.
+        name="deployments: meter usage",
+        task="deployments.usage_meter",
+        when=Every(seconds=30),
+        expire_seconds=30,
+    ),
+    Schedule(
         name="deployments: sweep orphan stacks",
         task="deployments.orphan_sweep",
         when=Cron(minute="23"),

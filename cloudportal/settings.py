@@ -402,6 +402,19 @@ DEPLOYMENTS_ORPHAN_GRACE: int = env.int("DEPLOYMENTS_ORPHAN_GRACE", default=3600
 if DEPLOYMENTS_ORPHAN_GRACE < 0:
     raise ImproperlyConfigured("DEPLOYMENTS_ORPHAN_GRACE must not be negative.")
 
+# Metering (deployments/metering.py): a 60-second window is billed once it has been closed
+# this many seconds, so a status change committed a moment late still lands in it.
+METERING_SETTLE_SECONDS: int = env.int("METERING_SETTLE_SECONDS", default=20)
+if METERING_SETTLE_SECONDS < 0:
+    raise ImproperlyConfigured("METERING_SETTLE_SECONDS must not be negative.")
+# Windows one metering transaction bills at most; after downtime, a run catches up batch
+# after batch, each committed on its own.
+METERING_BATCH_WINDOWS: int = env.int("METERING_BATCH_WINDOWS", default=15)
+if METERING_BATCH_WINDOWS < 1:
+    raise ImproperlyConfigured("METERING_BATCH_WINDOWS must be at least 1.")
+# Where a customer short of money is sent to add some (the 402's and the form's link).
+BILLING_TOP_UP_URL: str = env.str("BILLING_TOP_UP_URL", default="/billing/")
+
 # --- Support ----------------------------------------------------------------------
 
 # The portal's own address, for links in emails (no request to take it from in a task).

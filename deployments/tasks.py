@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from deployments import reconciler
+from deployments import metering, reconciler
 
 
 @shared_task(name="deployments.provision")
@@ -23,3 +23,8 @@ def deployments_reconcile_task() -> None:
 @shared_task(name="deployments.orphan_sweep")
 def orphan_stacks_sweep_task() -> list[str]:
     return reconciler.orphan_stacks_sweep()
+
+
+@shared_task(name="deployments.usage_meter", ignore_result=True)
+def usage_meter_task() -> None:
+    metering.usage_meter()
