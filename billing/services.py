@@ -17,7 +17,7 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -870,3 +870,34 @@ def _usage_charges_post_one_by_one(*, lines: Sequence[UsageLine], currency: str)
             if line.amount:
                 debited.add(line.customer_id)
     return UsagePosted(charges=created, postings=len(debited), customer_ids=frozenset(debited))
+
+
+def holds_release(*, keys: Collection[str]) -> int:
+    """Release the active holds with these keys, all at once (a constant number of queries,
+    e.g. a reconciler cycle's failed deployments); returns how many were released."""
+    if not keys:
+        return 0
+    with transaction.atomic():
+        holds = Hold.objects.filter(idempotency_key__in=list(keys), status=Hold.Status.ACTIVE)
+        wallets = list(
+            LedgerAccount.objects.select_for_update()
+            .filter(pk__in=holds.values("account_id"))
+            .order_by("id")
+        )
+        released = list(holds.select_for_update().values_list("pk", "account_id", "amount"))
+        if not released:
+            return 0
+        now = timezone.now()
+        Hold.objects.filter(pk__in=[pk for pk, _, _ in released]).update(
+            status=Hold.Status.RELEASED, released_at=now, updated_at=now
+        )
+        by_wallet: dict[int, int] = {}
+        for _, account_id, amount in released:
+            by_wallet[account_id] = by_wallet.get(account_id, 0) + amount
+        for wallet in wallets:
+            wallet.held_amount -= by_wallet.get(wallet.pk, 0)
+        rows_update(wallets, ["held_amount"])
+        for wallet in wallets:
+            _hold_wallet_changed(wallet)
+    logger.info("holds.released", extra={"holds": len(released)})
+    return len(released)

@@ -4,6 +4,8 @@ Services raise a subclass (each app keeps its own in `exceptions.py`); the API r
 as an RFC 9457 problem with the subclass's stable `code` and HTTP `status`.
 """
 
+from typing import Any
+
 
 class DomainError(Exception):
     code: str = "domain_error"
@@ -14,3 +16,7 @@ class DomainError(Exception):
         self.detail = detail or self.title
         self.errors = errors
         super().__init__(self.detail)
+
+    def problem_fields(self) -> dict[str, Any]:
+        """Members this error adds to its problem+json body (RFC 9457 extension members)."""
+        return {}

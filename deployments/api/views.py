@@ -55,7 +55,10 @@ class DeploymentListCreateApi(APIView):
         description=(
             "Validates the choices against the catalog, captures the price, and starts "
             "provisioning; watch `status` (or the WebSocket) go PENDING → PROVISIONING → "
-            "ACTIVE. Needs a verified email address (403 `email_unverified`)."
+            "ACTIVE. Needs a verified email address (403 `email_unverified`) and an "
+            "available balance of at least one hour of the machine's price, which is held "
+            "while it runs (402 `insufficient_balance`, with `required`, `available`, "
+            "`shortfall` as decimal strings and `top_up_url`)."
         ),
         request=DeploymentCreateInput,
         parameters=[IDEMPOTENCY_KEY_PARAMETER],

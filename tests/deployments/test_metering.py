@@ -15,7 +15,7 @@ from billing.models import LedgerTransaction, SystemAccount, UsageCharge
 from catalog.models import Image, InstanceType, Region
 from deployments import metering, services
 from deployments.models import Deployment, MeteringWatermark, Status
-from tests.billing.conftest import ledger_assert_verified
+from tests.billing.conftest import FUNDS, ledger_assert_verified
 
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 SETTLE = timedelta(seconds=30)
@@ -76,7 +76,7 @@ def test_ninety_minutes_at_2_50_cost_exactly_3_75(catalog, customer, watermark):
     # 17 s into the first window, 17 s into the last: 91 windows of compute.
     assert UsageCharge.objects.filter(component="compute").count() == 91
     assert report.windows == 120
-    assert billing_selectors.wallet_balance(customer=customer).posted == -3_900_000
+    assert billing_selectors.wallet_balance(customer=customer).posted == FUNDS - 3_900_000
     assert billing_selectors.system_account_balance(account=SystemAccount.REVENUE_COMPUTE) == (
         3_750_000
     )
@@ -182,5 +182,5 @@ def test_two_runs_at_once_debit_once(catalog, customer):
         thread.join()
     assert errors == []
     assert UsageCharge.objects.count() == 60
-    assert billing_selectors.wallet_balance(customer=customer).posted == -3 * 833_333
+    assert billing_selectors.wallet_balance(customer=customer).posted == FUNDS - 3 * 833_333
     ledger_assert_verified()

@@ -8,6 +8,7 @@ from billing.models import SystemAccount, TransactionKind
 from billing.runway import wallet_runway
 from billing.services import Line
 from deployments.models import Deployment, Status
+from tests.billing.conftest import FUNDS
 
 
 def test_running_costs_everything_stopped_costs_storage_deleted_costs_nothing(launch, customer):
@@ -27,7 +28,12 @@ def test_running_costs_everything_stopped_costs_storage_deleted_costs_nothing(la
     runway = wallet_runway(customer=customer)
     expected = running.hourly_price + stopped.storage_hourly_price
     assert runway.hourly_cost == int(expected * 1_000_000)
-    assert runway.hours == (Decimal(10) / expected).quantize(Decimal("0.01"), rounding="ROUND_DOWN")
+    # Each launch holds an hour of its price: what is left is what lasts.
+    available = FUNDS + 10_000_000 - 3 * int(running.hourly_price * 1_000_000)
+    assert runway.available == available
+    assert runway.hours == (Decimal(available) / 1_000_000 / expected).quantize(
+        Decimal("0.01"), rounding="ROUND_DOWN"
+    )
 
 
 def test_nothing_running_is_an_endless_runway(customer, db):
