@@ -22,7 +22,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Field, Q
@@ -577,9 +577,9 @@ def usage_charge_post(
     return charge
 
 
-@dataclass(frozen=True)
-class UsageLine:
-    """One usage charge for `usage_charges_post_many` (the fields of `UsageCharge`)."""
+class UsageLine(NamedTuple):
+    """One usage charge for `usage_charges_post_many` (the fields of `UsageCharge`); a
+    tuple, as metering builds 20,000 of them a minute."""
 
     customer_id: int
     customer_public_id: str
@@ -653,33 +653,40 @@ def usage_charges_post_many(
                    AS u(customer_id, subject, label, component, window_start, seconds,
                         quantity, rate, amount, transaction_id)
             ON CONFLICT (subject, component, window_start) DO NOTHING
-            RETURNING subject, component, window_start
+            RETURNING subject || ' ' || component || ' ' || extract(epoch FROM window_start)::bigint
             """,
             [
                 currency,
                 now,
-                [line.customer_id for line in lines],
-                [line.subject for line in lines],
-                [line.label[:200] for line in lines],
-                [line.component for line in lines],
-                [line.window_start for line in lines],
-                [line.seconds for line in lines],
-                [line.quantity for line in lines],
-                [line.rate for line in lines],
-                [line.amount for line in lines],
-                [
-                    group_txn.get((line.customer_id, line.window_start)) if line.amount else None
-                    for line in lines
-                ],
+                _pg_array([line.customer_id for line in lines]),
+                _pg_array([line.subject for line in lines]),
+                _pg_array([line.label[:200] for line in lines]),
+                _pg_array([line.component for line in lines]),
+                _pg_array([line.window_start for line in lines]),
+                _pg_array([line.seconds for line in lines]),
+                _pg_array([line.quantity for line in lines]),
+                _pg_array([line.rate for line in lines]),
+                _pg_array([line.amount for line in lines]),
+                _pg_array(
+                    [
+                        group_txn.get((line.customer_id, line.window_start))
+                        if line.amount
+                        else None
+                        for line in lines
+                    ]
+                ),
             ],
         )
-        inserted = {(subject, component, start) for subject, component, start in cursor.fetchall()}
+        # Rows come back as "<subject> <component> <window epoch>": strings read fast.
+        inserted = {row[0] for row in cursor.fetchall()}
+        epochs = {start: int(start.timestamp()) for _, start in groups}
         postings = []
         for group, txn_id in group_txn.items():
             new = [
                 line
                 for line in groups[group]
-                if line.amount and (line.subject, line.component, line.window_start) in inserted
+                if line.amount
+                and f"{line.subject} {line.component} {epochs[line.window_start]}" in inserted
             ]
             if new:
                 postings.append((txn_id, new, len(new) < sum(1 for m in groups[group] if m.amount)))
@@ -691,6 +698,33 @@ def usage_charges_post_many(
         extra={"charges": len(inserted), "postings": len(postings), "customers": len(debited)},
     )
     return UsagePosted(charges=len(inserted), postings=len(postings), customer_ids=debited)
+
+
+def _pg_array(values: Sequence[Any]) -> str:
+    """A PostgreSQL array literal, for `%s::type[]`: one string for the driver to quote
+    instead of an array it adapts element by element (20,000 charges: 2 s of Python)."""
+    first = next((value for value in values if value is not None), None)
+    if isinstance(first, int):
+        return "{" + ",".join("NULL" if value is None else str(value) for value in values) + "}"
+    if isinstance(first, str) and None not in values:
+        joined = "".join(values)
+        if '"' not in joined and "\\" not in joined:
+            return '{"' + '","'.join(values) + '"}'
+    cache: dict[Any, str] = {}  # rates, windows: few distinct values
+    items = []
+    for value in values:
+        item = cache.get(value)
+        if item is None:
+            if value is None:
+                item = "NULL"
+            elif isinstance(value, Decimal):
+                item = str(value)
+            else:
+                text = value.isoformat() if isinstance(value, datetime) else str(value)
+                item = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            cache[value] = item
+        items.append(item)
+    return "{" + ",".join(items) + "}"
 
 
 def _usage_wallets_changed(customer_ids: frozenset[int], currency: str) -> None:
@@ -765,7 +799,12 @@ def _usage_postings_write(
           FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
                AS t(id, public_id, key, memo, hash, metadata)
         """,
-        [TransactionKind.USAGE.value, currency, now, *map(list, zip(*transactions, strict=True))],
+        [
+            TransactionKind.USAGE.value,
+            currency,
+            now,
+            *(_pg_array(list(column)) for column in zip(*transactions, strict=True)),
+        ],
     )
     accounts = _usage_accounts_lock(cursor=cursor, legs=legs, currency=currency, now=now)
     entries = []
@@ -783,7 +822,7 @@ def _usage_postings_write(
           FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[])
                AS e(transaction_id, account_id, amount, seq, balance)
         """,
-        [currency, now, *map(list, zip(*entries, strict=True))],
+        [currency, now, *(_pg_array(list(column)) for column in zip(*entries, strict=True))],
     )
     cursor.execute(
         """
@@ -791,7 +830,7 @@ def _usage_postings_write(
           FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS u(id, balance, seq)
          WHERE a.id = u.id
         """,
-        [list(column) for column in zip(*accounts.values(), strict=True)],
+        [_pg_array(list(column)) for column in zip(*accounts.values(), strict=True)],
     )
 
 

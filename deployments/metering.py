@@ -23,11 +23,11 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from billing import services as billing_services
@@ -65,15 +65,15 @@ Interval = tuple[int, int | None]
 
 
 def billed_intervals(
-    changes: Iterable[tuple[str, datetime]],
+    changes: Iterable[tuple[str, int]],
 ) -> tuple[list[Interval], list[Interval]]:
-    """(compute, storage) intervals from a deployment's status changes, in time order."""
+    """(compute, storage) intervals from a deployment's status changes (status, epoch
+    microseconds), in time order."""
     compute: list[Interval] = []
     active_since: int | None = None
     storage_start: int | None = None
     storage_end: int | None = None
-    for to_status, at in changes:
-        moment = _us(at)
+    for to_status, moment in changes:
         if to_status == Status.ACTIVE:
             if active_since is None:
                 active_since = moment
@@ -110,14 +110,26 @@ def _seconds(microseconds: int) -> int:
     return (2 * microseconds + _US_PER_SECOND) // (2 * _US_PER_SECOND)
 
 
-@dataclass(frozen=True)
-class _Billed:
-    deployment_id: int
-    public_id: str
-    name: str
-    customer_id: int
-    customer_public_id: str
-    components: tuple[tuple[str, Decimal, list[Interval]], ...]
+def _status_changes(candidates: QuerySet[Deployment]) -> Iterable[tuple[int, str, int]]:
+    """(deployment id, to status, epoch microseconds) of the candidates, in time order.
+
+    PostgreSQL computes the microseconds (exact: its epoch is numeric): turning 30,000
+    timestamps into aware datetimes and back costs more than the rest of a run.
+    """
+    changes = StatusChange.objects.filter(deployment_id__in=candidates.values("id")).order_by(
+        "deployment_id", "created_at", "id"
+    )
+    if connection.vendor != "postgresql":
+        return (
+            (deployment_id, to_status, _us(at))
+            for deployment_id, to_status, at in changes.values_list(
+                "deployment_id", "to_status", "created_at"
+            )
+        )
+    epoch_us = RawSQL(
+        "(extract(epoch FROM deployments_statuschange.created_at) * 1000000)::bigint", []
+    )
+    return changes.annotate(at_us=epoch_us).values_list("deployment_id", "to_status", "at_us")
 
 
 def usage_lines(*, start: datetime, end: datetime) -> list[UsageLine]:
@@ -138,13 +150,10 @@ def usage_lines(*, start: datetime, end: datetime) -> list[UsageLine]:
             "storage_hourly_price",
         )
     )
-    changes: dict[int, list[tuple[str, datetime]]] = {}
-    for deployment_id, to_status, at in (
-        StatusChange.objects.filter(deployment_id__in=candidates.values("id"))
-        .order_by("deployment_id", "created_at", "id")
-        .values_list("deployment_id", "to_status", "created_at")
-    ):
+    changes: dict[int, list[tuple[str, int]]] = {}
+    for deployment_id, to_status, at in _status_changes(candidates):
         changes.setdefault(deployment_id, []).append((to_status, at))
+    windows = {window_us: _from_us(window_us) for window_us in range(start_us, end_us, _WINDOW_US)}
     lines: list[UsageLine] = []
     for pk, public_id, name, customer_id, customer_public_id, compute_rate, storage_rate in rows:
         compute, storage = billed_intervals(changes.get(pk, ()))
@@ -170,7 +179,7 @@ def usage_lines(*, start: datetime, end: datetime) -> list[UsageLine]:
                         subject=public_id,
                         label=name,
                         component=component,
-                        window_start=_from_us(window_us),
+                        window_start=windows[window_us],
                         seconds=_seconds(after) - _seconds(before),
                         rate=rate,
                         amount=_amount(rate_micros, after) - _amount(rate_micros, before),
