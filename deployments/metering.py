@@ -214,6 +214,8 @@ def usage_meter(*, now: datetime | None = None, max_batches: int | None = None) 
         if not _batch_meter(target=target, report=report):
             break
         batches += 1
+    if report.customer_ids:
+        _balances_publish(report.customer_ids)
     if report.windows:
         logger.info(
             "metering.run",
@@ -225,6 +227,15 @@ def usage_meter(*, now: datetime | None = None, max_batches: int | None = None) 
             },
         )
     return report
+
+
+def _balances_publish(customer_ids: set[int]) -> None:
+    """Push the debited customers' balances once per run (a window closes once a minute),
+    from another task: a thousand socket sends are not the meter's to wait for."""
+    from deployments.tasks import balances_publish_task
+
+    ids = sorted(customer_ids)
+    transaction.on_commit(lambda: balances_publish_task.delay(ids))
 
 
 def _batch_meter(*, target: datetime, report: MeteringReport) -> bool:

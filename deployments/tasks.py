@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from deployments import metering, reconciler
+from deployments import events, metering, reconciler
 
 
 @shared_task(name="deployments.provision")
@@ -28,3 +28,8 @@ def orphan_stacks_sweep_task() -> list[str]:
 @shared_task(name="deployments.usage_meter", ignore_result=True)
 def usage_meter_task() -> None:
     metering.usage_meter()
+
+
+@shared_task(name="deployments.balances_publish", ignore_result=True)
+def balances_publish_task(customer_ids: list[int]) -> None:
+    events.publish_balances(customer_ids=customer_ids)

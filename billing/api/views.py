@@ -11,6 +11,7 @@ from billing.api.serializers import (
     WalletTransactionFilter,
     WalletTransactionOutput,
 )
+from billing.runway import customer_hourly_cost
 from cloudportal.api.pagination import CursorPagination
 
 
@@ -26,12 +27,14 @@ class WalletEntryPagination(CursorPagination):
 class BalanceApi(APIView):
     @extend_schema(
         operation_id="billing_balance_retrieve",
-        summary="Your balance: posted, held and available",
+        summary="Your balance: posted, held, available, and how long it lasts",
         responses=BalanceOutput,
     )
     def get(self, request: Request) -> Response:
-        balance = selectors.wallet_balance(customer=request_customer(request))
-        return Response(BalanceOutput(balance).data)
+        customer = request_customer(request)
+        balance = selectors.wallet_balance(customer=customer)
+        hourly_cost = customer_hourly_cost(customer=customer)
+        return Response(BalanceOutput(balance, context={"hourly_cost": hourly_cost}).data)
 
 
 class WalletTransactionListApi(APIView):

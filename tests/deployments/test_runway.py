@@ -38,3 +38,18 @@ def test_running_costs_everything_stopped_costs_storage_deleted_costs_nothing(la
 
 def test_nothing_running_is_an_endless_runway(customer, db):
     assert wallet_runway(customer=customer).hours is None
+
+
+def test_the_balance_api_and_the_page_header_show_the_runway(launch, customer, client):
+    deployment = launch()
+    available = FUNDS - int(deployment.hourly_price * 1_000_000)
+    hours = (Decimal(available) / 1_000_000 / deployment.hourly_price).quantize(
+        Decimal("0.01"), rounding="ROUND_DOWN"
+    )
+
+    body = client.get("/api/v1/billing/balance").json()
+    assert body["hourly_cost"] == f"{deployment.hourly_price:.6f}"
+    assert body["runway_hours"] == str(hours)
+    assert body["available"] == f"{Decimal(available) / 1_000_000:.6f}"
+    page = client.get("/deployments/").content.decode()
+    assert f"lasts <span data-runway-hours>{hours}</span> h" in page
