@@ -8,6 +8,7 @@ schedule removed from this file is removed from the database on the next sync.
 import logging
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
@@ -50,8 +51,8 @@ PERIODIC_TASKS: tuple[Schedule, ...] = (
         # Bills each closed 60-second window once; a missed run is caught up by the next.
         name="deployments: meter usage",
         task="deployments.usage_meter",
-        when=Every(seconds=30),
-        expire_seconds=30,
+        when=Every(seconds=settings.METERING_INTERVAL_SECONDS),
+        expire_seconds=settings.METERING_INTERVAL_SECONDS,
     ),
     Schedule(
         name="deployments: sweep orphan stacks",

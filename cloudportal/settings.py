@@ -407,6 +407,10 @@ if DEPLOYMENTS_ORPHAN_GRACE < 0:
 METERING_SETTLE_SECONDS: int = env.int("METERING_SETTLE_SECONDS", default=20)
 if METERING_SETTLE_SECONDS < 0:
     raise ImproperlyConfigured("METERING_SETTLE_SECONDS must not be negative.")
+# How often beat runs metering (seconds); a run with no closed window does nothing.
+METERING_INTERVAL_SECONDS: int = env.int("METERING_INTERVAL_SECONDS", default=30)
+if METERING_INTERVAL_SECONDS < 1:
+    raise ImproperlyConfigured("METERING_INTERVAL_SECONDS must be at least 1.")
 # Windows one metering transaction bills at most; after downtime, a run catches up batch
 # after batch, each committed on its own.
 METERING_BATCH_WINDOWS: int = env.int("METERING_BATCH_WINDOWS", default=15)
