@@ -17,12 +17,12 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Field, Q
@@ -575,3 +575,368 @@ def usage_charge_post(
             },
         )
     return charge
+
+
+class UsageLine(NamedTuple):
+    """One usage charge for `usage_charges_post_many` (the fields of `UsageCharge`); a
+    tuple, as metering builds 20,000 of them a minute."""
+
+    customer_id: int
+    customer_public_id: str
+    subject: str
+    label: str
+    component: str
+    window_start: datetime
+    seconds: int
+    rate: Decimal
+    amount: int
+    quantity: Decimal = Decimal(1)
+
+
+@dataclass(frozen=True)
+class UsagePosted:
+    charges: int  # usage charges written (a rerun writes none)
+    postings: int  # ledger transactions posted
+    customer_ids: frozenset[int]  # whose wallets were debited
+
+
+def usage_group_key(*, customer_public_id: str, window_start: datetime) -> str:
+    """The ledger key of one customer's usage in one window, as `usage_charges_post_many`
+    posts it: `usage:<customer>:<window epoch>`."""
+    return f"usage:{customer_public_id}:{int(window_start.timestamp())}"
+
+
+def usage_charges_post_many(
+    *, lines: Sequence[UsageLine], currency: str = DEFAULT_CURRENCY
+) -> UsagePosted:
+    """Charge many usage lines at once, each exactly once, in a constant number of queries.
+
+    Lines whose (subject, component, window) is already charged are skipped (a rerun, or a
+    concurrent run, charges nothing twice). What is new is posted as ONE ledger transaction
+    per customer and window (wallet debit, compute and storage revenue), which every new
+    charge of that group points to; amounts of 0 are recorded without a posting. Usage may
+    overdraw (`KINDS_THAT_MAY_OVERDRAW`). `wallet_changed` is sent after commit for each
+    debited wallet, with `source="usage"` (metering pushes its own, throttled, updates).
+    """
+    if not lines:
+        return UsagePosted(charges=0, postings=0, customer_ids=frozenset())
+    for line in lines:
+        if type(line.amount) is not int or line.amount < 0:
+            raise LedgerTransactionInvalid(
+                "A usage amount is a non-negative integer of micro-units."
+            )
+    if connection.vendor != "postgresql":
+        return _usage_charges_post_one_by_one(lines=lines, currency=currency)
+    now = timezone.now()
+    groups: dict[tuple[int, datetime], list[UsageLine]] = {}
+    for line in lines:
+        groups.setdefault((line.customer_id, line.window_start), []).append(line)
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Transaction ids first (FKs are checked at commit), so each charge is inserted
+        # already pointing at its group's posting: one INSERT says which charges are new.
+        paying = [group for group, members in groups.items() if any(m.amount for m in members)]
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence('billing_ledgertransaction', 'id')) "
+            "FROM generate_series(1, %s)",
+            [len(paying)],
+        )
+        group_txn = dict(zip(paying, (row[0] for row in cursor.fetchall()), strict=True))
+        cursor.execute(
+            """
+            INSERT INTO billing_usagecharge
+                   (customer_id, subject, label, component, window_start, seconds, quantity,
+                    rate, amount, currency, transaction_id, created_at)
+            SELECT u.customer_id, u.subject, u.label, u.component, u.window_start, u.seconds,
+                   u.quantity, u.rate, u.amount, %s, u.transaction_id, %s
+              FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::timestamptz[],
+                          %s::int[], %s::numeric[], %s::numeric[], %s::bigint[], %s::bigint[])
+                   AS u(customer_id, subject, label, component, window_start, seconds,
+                        quantity, rate, amount, transaction_id)
+            ON CONFLICT (subject, component, window_start) DO NOTHING
+            RETURNING subject || ' ' || component || ' ' || extract(epoch FROM window_start)::bigint
+            """,
+            [
+                currency,
+                now,
+                _pg_array([line.customer_id for line in lines]),
+                _pg_array([line.subject for line in lines]),
+                _pg_array([line.label[:200] for line in lines]),
+                _pg_array([line.component for line in lines]),
+                _pg_array([line.window_start for line in lines]),
+                _pg_array([line.seconds for line in lines]),
+                _pg_array([line.quantity for line in lines]),
+                _pg_array([line.rate for line in lines]),
+                _pg_array([line.amount for line in lines]),
+                _pg_array(
+                    [
+                        group_txn.get((line.customer_id, line.window_start))
+                        if line.amount
+                        else None
+                        for line in lines
+                    ]
+                ),
+            ],
+        )
+        # Rows come back as "<subject> <component> <window epoch>": strings read fast.
+        inserted = {row[0] for row in cursor.fetchall()}
+        epochs = {start: int(start.timestamp()) for _, start in groups}
+        postings = []
+        for group, txn_id in group_txn.items():
+            new = [
+                line
+                for line in groups[group]
+                if line.amount
+                and f"{line.subject} {line.component} {epochs[line.window_start]}" in inserted
+            ]
+            if new:
+                postings.append((txn_id, new, len(new) < sum(1 for m in groups[group] if m.amount)))
+        _usage_postings_write(cursor=cursor, postings=postings, currency=currency, now=now)
+        debited = frozenset(new[0].customer_id for _, new, _ in postings)
+        transaction.on_commit(lambda: _usage_wallets_changed(debited, currency))
+    logger.info(
+        "usage.posted",
+        extra={"charges": len(inserted), "postings": len(postings), "customers": len(debited)},
+    )
+    return UsagePosted(charges=len(inserted), postings=len(postings), customer_ids=debited)
+
+
+def _pg_array(values: Sequence[Any]) -> str:
+    """A PostgreSQL array literal, for `%s::type[]`: one string for the driver to quote
+    instead of an array it adapts element by element (20,000 charges: 2 s of Python)."""
+    first = next((value for value in values if value is not None), None)
+    if isinstance(first, int):
+        return "{" + ",".join("NULL" if value is None else str(value) for value in values) + "}"
+    if isinstance(first, str) and None not in values:
+        joined = "".join(values)
+        if '"' not in joined and "\\" not in joined:
+            return '{"' + '","'.join(values) + '"}'
+    cache: dict[Any, str] = {}  # rates, windows: few distinct values
+    items = []
+    for value in values:
+        item = cache.get(value)
+        if item is None:
+            if value is None:
+                item = "NULL"
+            elif isinstance(value, Decimal):
+                item = str(value)
+            else:
+                text = value.isoformat() if isinstance(value, datetime) else str(value)
+                item = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            cache[value] = item
+        items.append(item)
+    return "{" + ",".join(items) + "}"
+
+
+def _usage_wallets_changed(customer_ids: frozenset[int], currency: str) -> None:
+    for customer_id in customer_ids:
+        signals.wallet_changed.send_robust(
+            sender=LedgerAccount, customer_id=customer_id, currency=currency, source="usage"
+        )
+
+
+def _usage_postings_write(
+    *,
+    cursor: Any,
+    postings: Sequence[tuple[int, Sequence[UsageLine], bool]],
+    currency: str,
+    now: datetime,
+) -> None:
+    """Post (transaction id, its new charges, partial?) groups with a constant number of
+    queries: the transactions, the accounts locked in id order, the entries with their
+    running sequence and balance, the cached balances. Same rows as `ledger_post` writes."""
+    if not postings:
+        return
+    transactions = []
+    legs: list[tuple[int, str, int, int | None, int]] = []  # txn, code, shard, customer, amount
+    for txn_id, charges, partial in postings:
+        first = charges[0]
+        key = usage_group_key(
+            customer_public_id=first.customer_public_id, window_start=first.window_start
+        )
+        if partial:
+            # Some of this window's charges were posted before, one by one: the rest gets
+            # its own key, named by what it contains.
+            contents = ",".join(sorted(f"{c.subject}:{c.component}" for c in charges))
+            key = f"{key}:{hashlib.sha256(contents.encode()).hexdigest()[:12]}"
+        shard = _key_shard(key)
+        by_component: dict[str, int] = {}
+        for charge in charges:
+            by_component[charge.component] = by_component.get(charge.component, 0) + charge.amount
+        wallet = Line(
+            code=wallet_code(first.customer_public_id),
+            amount=-sum(by_component.values()),
+            customer_id=first.customer_id,
+        )
+        lines = [wallet] + [
+            Line.system(USAGE_REVENUE[UsageCharge.Component(component)], amount)
+            for component, amount in sorted(by_component.items())
+        ]
+        transactions.append(
+            (
+                txn_id,
+                new_public_id("txn"),
+                key,
+                f"Usage {first.window_start:%Y-%m-%d %H:%M} UTC: {len(charges)} charges",
+                _payload_hash(kind=TransactionKind.USAGE, currency=currency, lines=lines),
+                json.dumps(
+                    {
+                        "window_start": first.window_start.isoformat(),
+                        "subjects": sorted({c.subject for c in charges}),
+                    }
+                ),
+            )
+        )
+        legs.extend(
+            (txn_id, line.code, _line_shard(line, shard), line.customer_id, line.amount)
+            for line in lines
+        )
+    cursor.execute(
+        """
+        INSERT INTO billing_ledgertransaction
+               (id, public_id, idempotency_key, kind, memo, currency, payload_hash, metadata,
+                created_at)
+        SELECT t.id, t.public_id, t.key, %s, t.memo, %s, t.hash, t.metadata::jsonb, %s
+          FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
+               AS t(id, public_id, key, memo, hash, metadata)
+        """,
+        [
+            TransactionKind.USAGE.value,
+            currency,
+            now,
+            *(_pg_array(list(column)) for column in zip(*transactions, strict=True)),
+        ],
+    )
+    accounts = _usage_accounts_lock(cursor=cursor, legs=legs, currency=currency, now=now)
+    entries = []
+    for txn_id, code, shard, _, amount in legs:
+        account = accounts[code, shard]
+        account[1] += amount
+        account[2] += 1
+        entries.append((txn_id, account[0], amount, account[2], account[1]))
+    cursor.execute(
+        """
+        INSERT INTO billing_ledgerentry
+               (transaction_id, account_id, amount, currency, account_seq, balance_after,
+                created_at)
+        SELECT e.transaction_id, e.account_id, e.amount, %s, e.seq, e.balance, %s
+          FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[])
+               AS e(transaction_id, account_id, amount, seq, balance)
+        """,
+        [currency, now, *(_pg_array(list(column)) for column in zip(*entries, strict=True))],
+    )
+    cursor.execute(
+        """
+        UPDATE billing_ledgeraccount a SET posted_balance = u.balance, entry_seq = u.seq
+          FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS u(id, balance, seq)
+         WHERE a.id = u.id
+        """,
+        [_pg_array(list(column)) for column in zip(*accounts.values(), strict=True)],
+    )
+
+
+def _usage_accounts_lock(
+    *,
+    cursor: Any,
+    legs: Sequence[tuple[int, str, int, int | None, int]],
+    currency: str,
+    now: datetime,
+) -> dict[tuple[str, int], list[int]]:
+    """The legs' accounts as `[id, posted_balance, entry_seq]`, locked in id order; missing
+    ones (a wallet's first usage) are created first, in (code, shard) order."""
+    wanted = {(code, shard): customer for _, code, shard, customer, _ in legs}
+    codes = [code for code, _ in wanted]
+    shards = [shard for _, shard in wanted]
+    lock = """
+        SELECT a.code, a.shard, a.id, a.posted_balance, a.entry_seq
+          FROM billing_ledgeraccount a
+         WHERE a.currency = %s
+           AND (a.code, a.shard) IN (SELECT * FROM unnest(%s::text[], %s::smallint[]))
+         ORDER BY a.id FOR UPDATE
+    """
+    cursor.execute(lock, [currency, codes, shards])
+    rows = cursor.fetchall()
+    if len(rows) < len(wanted):
+        missing = sorted(set(wanted) - {(code, shard) for code, shard, *_ in rows})
+        cursor.execute(
+            """
+            INSERT INTO billing_ledgeraccount
+                   (code, shard, kind, customer_id, currency, posted_balance, held_amount,
+                    entry_seq, created_at)
+            SELECT m.code, m.shard, split_part(m.code, ':', 1), m.customer_id, %s, 0, 0, 0, %s
+              FROM unnest(%s::text[], %s::smallint[], %s::bigint[]) AS m(code, shard, customer_id)
+            ON CONFLICT DO NOTHING
+            """,
+            [
+                currency,
+                now,
+                [code for code, _ in missing],
+                [shard for _, shard in missing],
+                [wanted[key] for key in missing],
+            ],
+        )
+        cursor.execute(lock, [currency, codes, shards])
+        rows = cursor.fetchall()
+    return {(code, shard): [pk, balance, seq] for code, shard, pk, balance, seq in rows}
+
+
+def _usage_charges_post_one_by_one(*, lines: Sequence[UsageLine], currency: str) -> UsagePosted:
+    """SQLite (`make run`): the same charges through `usage_charge_post`, one posting each."""
+    customers = {
+        customer.pk: customer
+        for customer in Customer.objects.filter(pk__in={line.customer_id for line in lines})
+    }
+    created = 0
+    debited: set[int] = set()
+    with transaction.atomic():
+        for line in lines:
+            if UsageCharge.objects.filter(
+                subject=line.subject, component=line.component, window_start=line.window_start
+            ).exists():
+                continue
+            usage_charge_post(
+                customer=customers[line.customer_id],
+                subject=line.subject,
+                label=line.label,
+                component=line.component,
+                window_start=line.window_start,
+                seconds=line.seconds,
+                rate=line.rate,
+                amount=line.amount,
+                quantity=line.quantity,
+                currency=currency,
+            )
+            created += 1
+            if line.amount:
+                debited.add(line.customer_id)
+    return UsagePosted(charges=created, postings=len(debited), customer_ids=frozenset(debited))
+
+
+def holds_release(*, keys: Collection[str]) -> int:
+    """Release the active holds with these keys, all at once (a constant number of queries,
+    e.g. a reconciler cycle's failed deployments); returns how many were released."""
+    if not keys:
+        return 0
+    with transaction.atomic():
+        holds = Hold.objects.filter(idempotency_key__in=list(keys), status=Hold.Status.ACTIVE)
+        wallets = list(
+            LedgerAccount.objects.select_for_update()
+            .filter(pk__in=holds.values("account_id"))
+            .order_by("id")
+        )
+        released = list(holds.select_for_update().values_list("pk", "account_id", "amount"))
+        if not released:
+            return 0
+        now = timezone.now()
+        Hold.objects.filter(pk__in=[pk for pk, _, _ in released]).update(
+            status=Hold.Status.RELEASED, released_at=now, updated_at=now
+        )
+        by_wallet: dict[int, int] = {}
+        for _, account_id, amount in released:
+            by_wallet[account_id] = by_wallet.get(account_id, 0) + amount
+        for wallet in wallets:
+            wallet.held_amount -= by_wallet.get(wallet.pk, 0)
+        rows_update(wallets, ["held_amount"])
+        for wallet in wallets:
+            _hold_wallet_changed(wallet)
+    logger.info("holds.released", extra={"holds": len(released)})
+    return len(released)

@@ -2,8 +2,11 @@
 
 `wallet_changed` is sent after the commit of anything that changes a wallet's posted or
 held amount (a posting, a hold placed, changed or released), once per wallet, with
-`customer_id` and `currency`. Deployments listen (runway pushes, low balance, restarting
-what low balance stopped); receivers must be quick and must not raise.
+`customer_id` and `currency`. Usage that metering posts in bulk
+(`usage_charges_post_many`) adds `source="usage"`: it arrives for many wallets at once,
+every minute, so receivers may treat it more lightly (metering pushes balances itself).
+Deployments listen (runway pushes, low balance, restarting what low balance stopped);
+receivers must be quick and must not raise.
 """
 
 from django.dispatch import Signal

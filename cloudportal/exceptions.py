@@ -5,6 +5,7 @@ as an RFC 9457 problem with the subclass's stable `code` and HTTP `status`.
 """
 
 from collections.abc import Callable
+from typing import Any
 
 
 class DomainError(Exception):
@@ -19,3 +20,7 @@ class DomainError(Exception):
         self.detail = detail or self.title
         self.errors = errors
         super().__init__(self.detail)
+
+    def problem_fields(self) -> dict[str, Any]:
+        """Members this error adds to its problem+json body (RFC 9457 extension members)."""
+        return {}

@@ -8,6 +8,7 @@ schedule removed from this file is removed from the database on the next sync.
 import logging
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
@@ -51,6 +52,13 @@ PERIODIC_TASKS: tuple[Schedule, ...] = (
         task="deployments.low_balance_sweep",
         when=Every(seconds=60),
         expire_seconds=60,
+    ),
+    Schedule(
+        # Bills each closed 60-second window once; a missed run is caught up by the next.
+        name="deployments: meter usage",
+        task="deployments.usage_meter",
+        when=Every(seconds=settings.METERING_INTERVAL_SECONDS),
+        expire_seconds=settings.METERING_INTERVAL_SECONDS,
     ),
     Schedule(
         name="deployments: sweep orphan stacks",

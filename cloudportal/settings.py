@@ -493,6 +493,23 @@ if not 0 < TOPUP_MIN_USD <= TOPUP_MAX_USD:
 # The pull job re-reads top-ups still waiting after this many seconds.
 TOPUP_PULL_AFTER: int = env.int("TOPUP_PULL_AFTER", default=300)
 
+# Metering (deployments/metering.py): a 60-second window is billed once it has been closed
+# this many seconds, so a status change committed a moment late still lands in it.
+METERING_SETTLE_SECONDS: int = env.int("METERING_SETTLE_SECONDS", default=20)
+if METERING_SETTLE_SECONDS < 0:
+    raise ImproperlyConfigured("METERING_SETTLE_SECONDS must not be negative.")
+# How often beat runs metering (seconds); a run with no closed window does nothing.
+METERING_INTERVAL_SECONDS: int = env.int("METERING_INTERVAL_SECONDS", default=30)
+if METERING_INTERVAL_SECONDS < 1:
+    raise ImproperlyConfigured("METERING_INTERVAL_SECONDS must be at least 1.")
+# Windows one metering transaction bills at most; after downtime, a run catches up batch
+# after batch, each committed on its own.
+METERING_BATCH_WINDOWS: int = env.int("METERING_BATCH_WINDOWS", default=15)
+if METERING_BATCH_WINDOWS < 1:
+    raise ImproperlyConfigured("METERING_BATCH_WINDOWS must be at least 1.")
+# Where a customer short of money is sent to add some (the 402's and the form's link).
+BILLING_TOP_UP_URL: str = env.str("BILLING_TOP_UP_URL", default="/billing/")
+
 # --- Support ----------------------------------------------------------------------
 
 # The portal's own address, for links in emails (no request to take it from in a task).

@@ -8,9 +8,12 @@ class DeploymentsConfig(AppConfig):
     def ready(self) -> None:
         # Billing prices a runway without importing deployments: it asks what we register.
         from billing.runway import hourly_cost_provider_register
-        from deployments.runway import customer_hourly_cost
+        from billing.signals import wallet_changed
+        from deployments.receivers import wallet_changed_publish
+        from deployments.runway import customer_hourly_cost, customers_hourly_cost
 
-        hourly_cost_provider_register(customer_hourly_cost)
+        hourly_cost_provider_register(customer_hourly_cost, bulk=customers_hourly_cost)
+        wallet_changed.connect(wallet_changed_publish, dispatch_uid="deployments.balance_push")
 
         # The API keys page shows each key's month-to-date spend; accounts asks us.
         from accounts.api_keys import api_key_month_spend_provider_register
@@ -18,7 +21,6 @@ class DeploymentsConfig(AppConfig):
 
         api_key_month_spend_provider_register(api_keys_month_spend)
 
-        from billing.signals import wallet_changed
         from deployments.receivers import wallet_changed_check_low_balance
 
         wallet_changed.connect(

@@ -3,9 +3,12 @@
 Protocol (documented for clients at /api/websocket/):
 - client → server: `{"type": "subscribe"|"unsubscribe", "topic": "deployments"}` (all of
   mine), `{"type": "subscribe"|"unsubscribe", "topic": "deployment", "id": "dep_…"}`,
+  `{"type": "subscribe"|"unsubscribe", "topic": "balance"}` (my balance and runway),
   `{"type": "ping"}`.
 - server → client: `subscribed`, `unsubscribed`, `deployment.updated` (the REST detail
-  JSON), `deployment.event` (a new Heat event), `pong`, `error` (with a `code`).
+  JSON), `deployment.event` (a new Heat event), `balance.updated` (`balance`: as
+  `GET /api/v1/billing/balance`; metering's changes at most once a minute), `pong`,
+  `error` (with a `code`).
 - close codes: 4401 not authenticated, or the session ended (logout, revoked) or the
   API key was revoked; 4403 an API key without the deployments:read scope.
 
@@ -26,7 +29,11 @@ from accounts.events import api_key_group, login_session_group
 from accounts.receivers import LOGIN_SESSION_ID_KEY
 from cloudportal.api.scopes import Scope
 from cloudportal.ids import public_id_is_valid
-from deployments.events import customer_deployments_group, deployment_group
+from deployments.events import (
+    customer_balance_group,
+    customer_deployments_group,
+    deployment_group,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +103,9 @@ class DeploymentsConsumer(AsyncJsonWebsocketConsumer):
         if topic == "deployments":
             group = customer_deployments_group(self.customer_public_id)
             reply: dict[str, Any] = {"topic": "deployments"}
+        elif topic == "balance":
+            group = customer_balance_group(self.customer_public_id)
+            reply = {"topic": "balance"}
         elif topic == "deployment":
             deployment_id = content.get("id")
             if not isinstance(deployment_id, str) or not deployment_id:
@@ -110,7 +120,7 @@ class DeploymentsConsumer(AsyncJsonWebsocketConsumer):
             reply = {"topic": "deployment", "id": deployment_id}
         else:
             await self._error(
-                "unknown_topic", "Topics are 'deployments' and 'deployment'.", content
+                "unknown_topic", "Topics are 'deployments', 'deployment' and 'balance'.", content
             )
             return
         if kind == "subscribe":

@@ -19,6 +19,38 @@ if TYPE_CHECKING:
     from deployments.models import DeploymentEvent
 
 
+def customer_balance_group(customer_public_id: str) -> str:
+    return f"customer.{customer_public_id}.balance"
+
+
+def publish_balances(*, customer_ids: "Collection[int]") -> None:
+    """Now (call it after commit): `balance.updated` — the balance and runway, as
+    `GET /api/v1/billing/balance` answers — to each customer's balance group. Three
+    queries and one send, whatever the number of customers."""
+    from accounts.models import Customer
+    from billing.runway import balance_documents
+
+    if not customer_ids:
+        return
+    documents = balance_documents(customer_ids=customer_ids)
+    public_ids = dict(
+        Customer.objects.filter(pk__in=list(customer_ids)).values_list("pk", "public_id")
+    )
+    realtime.groups_send_batch(
+        (
+            [customer_balance_group(public_ids[customer_id])],
+            [
+                {
+                    "type": "deployment.batch",
+                    "items": [_item({"type": "balance.updated", "balance": document})],
+                }
+            ],
+        )
+        for customer_id, document in documents.items()
+        if customer_id in public_ids
+    )
+
+
 def deployment_group(deployment_public_id: str) -> str:
     return f"deployment.{deployment_public_id}"
 

@@ -1,5 +1,8 @@
 """Deployments' domain errors; each `code` is part of the API contract."""
 
+from typing import Any
+
+from billing.money import micros_to_decimal
 from cloudportal.exceptions import DomainError
 
 
@@ -31,15 +34,24 @@ class ApiKeySpendCapReached(DomainError):
     title = "API key spend cap reached"
 
 
-class InsufficientBalance(DomainError):
-    """Available balance below one hour of the machine's price (micro-units in the fields)."""
+class DeploymentInsufficientBalance(DomainError):
+    """The available balance does not cover the first hour of the machine asked for."""
 
     code = "insufficient_balance"
     status = 402
     title = "Insufficient balance"
 
-    def __init__(self, detail: str, *, required: int, available: int) -> None:
-        self.required = required
+    def __init__(self, detail: str, *, required: int, available: int, top_up_url: str) -> None:
+        self.required = required  # micro-units
         self.available = available
-        self.shortfall = max(required - available, 0)
+        self.shortfall = required - available
+        self.top_up_url = top_up_url
         super().__init__(detail)
+
+    def problem_fields(self) -> dict[str, Any]:
+        return {
+            "required": str(micros_to_decimal(self.required)),
+            "available": str(micros_to_decimal(self.available)),
+            "shortfall": str(micros_to_decimal(self.shortfall)),
+            "top_up_url": self.top_up_url,
+        }

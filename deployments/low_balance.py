@@ -35,7 +35,7 @@ from accounts.models import ActivityVerb, Customer
 from billing.money import micros_from_decimal, micros_to_cents
 from billing.runway import Runway, wallet_runway
 from deployments import services
-from deployments.exceptions import DeploymentStateConflict, InsufficientBalance
+from deployments.exceptions import DeploymentInsufficientBalance, DeploymentStateConflict
 from deployments.models import Deployment, LowBalanceEpisode, Status
 from deployments.runway import KEPT_STATUSES, RUNNING_STATUSES
 
@@ -219,7 +219,7 @@ def _recover(episode: LowBalanceEpisode, customer: Customer, runway: Runway) -> 
     for deployment in stopped:
         try:
             services.deployment_request_start(deployment=deployment, low_balance=True)
-        except (DeploymentStateConflict, InsufficientBalance):
+        except (DeploymentStateConflict, DeploymentInsufficientBalance):
             continue
         started.append(deployment.public_id)
     episode.dry_at = episode.deletion_warned_at = episode.deleted_at = None

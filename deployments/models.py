@@ -201,3 +201,14 @@ class LowBalanceEpisode(models.Model):
 
     def __str__(self) -> str:
         return f"low balance of customer {self.customer_id}"
+
+
+class MeteringWatermark(models.Model):
+    """How far usage is billed: every window before `metered_until` is charged (one row)."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    metered_until = models.DateTimeField(help_text="UTC, on a minute boundary.")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.metered_until:%Y-%m-%d %H:%M}"

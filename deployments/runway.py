@@ -4,9 +4,10 @@ Compute costs while a machine runs or is on its way to running; storage costs wh
 volumes exist, stopped included. Prices are the ones captured at create.
 """
 
+from collections.abc import Collection
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import Q, Sum
 
 from accounts.models import Customer
 from billing.money import micros_from_decimal
@@ -16,6 +17,26 @@ from deployments.models import Deployment, Status
 RUNNING_STATUSES = frozenset({Status.PENDING, Status.PROVISIONING, Status.ACTIVE, Status.STARTING})
 # Statuses that keep their disks but no server: only storage is owed.
 KEPT_STATUSES = frozenset({Status.STOPPING, Status.STOPPED})
+
+
+def customers_hourly_cost(customer_ids: Collection[int]) -> dict[int, int]:
+    """`customer_hourly_cost` of many customers in one query (metering's runway pushes)."""
+    rows = (
+        Deployment.objects.filter(
+            customer_id__in=list(customer_ids), status__in=RUNNING_STATUSES | KEPT_STATUSES
+        )
+        .values("customer_id")
+        .annotate(
+            running=Sum("hourly_price", filter=Q(status__in=RUNNING_STATUSES)),
+            kept=Sum("storage_hourly_price", filter=Q(status__in=KEPT_STATUSES)),
+        )
+    )
+    return {
+        row["customer_id"]: micros_from_decimal(
+            (row["running"] or Decimal(0)) + (row["kept"] or Decimal(0))
+        )
+        for row in rows
+    }
 
 
 def customer_hourly_cost(customer: Customer) -> int:

@@ -20,21 +20,23 @@ from django.utils import timezone
 from accounts import selectors as accounts_selectors
 from accounts import services as accounts_services
 from accounts.activity import Actor
-from accounts.models import ActivityVerb, ApiKey, Customer
+from accounts.models import ActivityVerb, ApiKey, Customer, SshKey
+from billing.exceptions import InsufficientFunds
 from billing.money import micros_from_decimal, micros_to_cents
 from billing.selectors import wallet_balance
 from catalog import selectors as catalog_selectors
 from catalog.exceptions import CatalogChoiceNotOffered
 from catalog.models import Image, InstanceType, Region, StorageProfile
+from catalog.selectors import ResolvedDeploymentSpec
 from cloudportal.db import rows_update
 from cloudportal.ids import new_public_id
-from deployments import events, selectors
+from deployments import charging, events, selectors
 from deployments.exceptions import (
     ApiKeySpendCapReached,
     DeploymentInputInvalid,
+    DeploymentInsufficientBalance,
     DeploymentLimitReached,
     DeploymentStateConflict,
-    InsufficientBalance,
 )
 from deployments.leases import LEASE_DURATION, lease_keep, lease_stop
 from deployments.models import (
@@ -47,7 +49,7 @@ from deployments.models import (
     StatusChange,
 )
 from heat.adapter_types import StackEvent
-from heat.rendering import TemplateRenderError, stack_render
+from heat.rendering import RenderedStack, TemplateRenderError, stack_render
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +126,43 @@ def deployment_create(
     except TemplateRenderError as error:
         raise DeploymentInputInvalid(str(error)) from error
 
+    asked = {"name": name, "instance_type": spec.instance_type, "region": spec.region}
+    charging.deployment_afford_check(
+        customer=customer, hourly_price=spec.price.total.hourly, actor=actor, data=asked
+    )
+    try:
+        deployment = _deployment_insert(
+            customer=customer,
+            public_id=public_id,
+            name=name,
+            spec=spec,
+            keys=keys,
+            rendered=rendered,
+            actor=actor,
+        )
+    except InsufficientFunds:
+        # Another create took the money between the check and the hold: refuse the same way.
+        charging.deployment_afford_check(
+            customer=customer, hourly_price=spec.price.total.hourly, actor=actor, data=asked
+        )
+        raise
+    logger.info(
+        "deployment.created",
+        extra={"deployment_id": deployment.public_id, "customer_id": customer.public_id},
+    )
+    return deployment
+
+
+def _deployment_insert(
+    *,
+    customer: Customer,
+    public_id: str,
+    name: str,
+    spec: ResolvedDeploymentSpec,
+    keys: Sequence[SshKey],
+    rendered: RenderedStack,
+    actor: Actor | None,
+) -> Deployment:
     with transaction.atomic():
         # Lock the customer so two concurrent creates cannot both pass the limit.
         Customer.objects.select_for_update().filter(pk=customer.pk).first()
@@ -171,6 +210,8 @@ def deployment_create(
         StatusChange.objects.create(
             deployment=deployment, from_status="", to_status=Status.PENDING, reason="created"
         )
+        # Its first hour is reserved from now: the wallet lock makes two creates queue here.
+        charging.deployment_hold_running(deployment=deployment, allow_short=False)
         accounts_services.activity_record(
             customer=customer,
             verb=ActivityVerb.DEPLOYMENT_CREATED,
@@ -180,10 +221,6 @@ def deployment_create(
         )
         _schedule_provisioning(deployment.pk)
         events.publish_deployment_updated(deployment_id=deployment.pk)
-    logger.info(
-        "deployment.created",
-        extra={"deployment_id": deployment.public_id, "customer_id": customer.public_id},
-    )
     return deployment
 
 
@@ -305,6 +342,8 @@ def deployment_request_stop(
             ),
             changes={"next_check_at": timezone.now()},
         )
+        # Compute ends now: the hold shrinks to an hour of the disks it keeps.
+        charging.deployment_hold_stopped(deployment=locked)
         accounts_services.activity_record(
             customer=locked.customer,
             verb=(
@@ -326,16 +365,18 @@ def _dollars(micros: int) -> str:
 
 
 def _start_afford_check(*, deployment: Deployment) -> None:
-    """A start needs available >= one hour of the machine's price (the create rule)."""
+    """A start needs available >= one hour of the machine's price (the create rule); the
+    machine's own storage hold counts as spent, so this is the whole hour on top of it."""
     required = micros_from_decimal(deployment.hourly_price)
     available = wallet_balance(customer=deployment.customer, currency=deployment.currency).available
     if available < required:
-        raise InsufficientBalance(
+        raise DeploymentInsufficientBalance(
             f"Starting {deployment.name} needs {_dollars(required)} available (one hour); "
             f"you have {_dollars(available)}. Top up "
             f"{_dollars(required - available)} or more to start it.",
             required=required,
             available=available,
+            top_up_url=charging.top_up_url(),
         )
 
 
@@ -355,6 +396,8 @@ def deployment_request_start(
                 f"It is {_status_label(locked.status)}; only a stopped deployment can be started."
             )
         _start_afford_check(deployment=locked)
+        # The hold grows back from an hour of storage to the whole hour.
+        charging.deployment_hold_running(deployment=locked)
         locked.desired_state = DesiredState.ACTIVE
         locked.stopped_by_low_balance = False
         locked.save(update_fields=["desired_state", "stopped_by_low_balance", "updated_at"])
@@ -402,6 +445,7 @@ class AppliedChanges:
     new_events: int = 0
 
 
+_HOLD_RELEASING_STATUSES = frozenset({Status.DELETING, Status.FAILED})
 # Fields a customer sees change without a state transition: publish them too.
 _VISIBLE_FIELDS = frozenset({"progress_complete", "progress_total", "heat_status", "outputs"})
 
@@ -501,6 +545,18 @@ def deployments_apply(
                 deployment.updated_at = now
             rows_update(touched, sorted(fields | {"updated_at"}))
         StatusChange.objects.bulk_create(status_changes)
+        # A deployment deleted or failed no longer runs: its next hour is not reserved.
+        charging.deployment_holds_release(
+            public_ids=[
+                deployment.public_id
+                for deployment, _, to_status in moves
+                if to_status in _HOLD_RELEASING_STATUSES
+            ]
+        )
+        # A start the cloud could not serve is stopped again: back to an hour of its disks.
+        for deployment, current, to_status in moves:
+            if current == Status.STARTING and to_status == Status.STOPPED:
+                charging.deployment_hold_stopped(deployment=deployment)
         new_events = _events_store(events_by_deployment, now)
         if release is not None:
             deployments_release(deployment_ids=release[1], owner=release[0])

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from deployments import low_balance, reconciler
+from deployments import events, low_balance, metering, reconciler
 
 
 @shared_task(name="deployments.provision")
@@ -48,3 +48,13 @@ def low_balance_check_task(customer_id: int) -> None:
 )
 def low_balance_email_task(customer_id: int, kind: str) -> None:
     low_balance.low_balance_email_send(customer_id=customer_id, kind=kind)
+
+
+@shared_task(name="deployments.usage_meter", ignore_result=True)
+def usage_meter_task() -> None:
+    metering.usage_meter()
+
+
+@shared_task(name="deployments.balances_publish", ignore_result=True)
+def balances_publish_task(customer_ids: list[int]) -> None:
+    events.publish_balances(customer_ids=customer_ids)

@@ -24,6 +24,7 @@ from catalog.pricing import PriceQuote
 from cloudportal.exceptions import DomainError
 from deployments import selectors, services
 from deployments.api.serializers import DeploymentOutput
+from deployments.exceptions import DeploymentInsufficientBalance
 from deployments.forms import DeploymentCreateForm
 
 LIST_PAGE_SIZE = 50
@@ -76,6 +77,7 @@ def deployment_create_page(request: HttpRequest) -> HttpResponse:
         offers=catalog_selectors.offer_list(),
         ssh_keys=ssh_keys,
     )
+    top_up_url = None
     if request.method == "POST" and form.is_valid():
         values = form.cleaned_data
         storage_profile = values["storage_profile"] or None
@@ -93,6 +95,9 @@ def deployment_create_page(request: HttpRequest) -> HttpResponse:
             )
         except EmailUnverified as error:
             form.add_error(None, error.detail)
+        except DeploymentInsufficientBalance as error:
+            form.add_error(None, error.detail)
+            top_up_url = error.top_up_url
         except DomainError as error:
             form.add_service_errors(error.errors, error.detail)
         else:
@@ -109,6 +114,7 @@ def deployment_create_page(request: HttpRequest) -> HttpResponse:
             "email_verified": accounts_selectors.email_is_verified(user=user),
             "live_usage": selectors.deployment_live_usage(customer=customer),
             "price": _price_of(form.choices()),
+            "top_up_url": top_up_url,
             "section": "deployments",
         },
     )

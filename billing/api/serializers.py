@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from billing.models import Invoice, InvoiceLine, TopUp, TransactionKind
 from billing.money import micros_to_decimal
+from billing.runway import balance_document
 from billing.selectors import WalletBalance
 from cloudportal.api.serializers import QueryFilter, StrictInput
 
@@ -23,14 +24,20 @@ class BalanceOutput(serializers.Serializer):
     posted = MoneyField(help_text="Top-ups minus charges so far; negative when usage ran over.")
     held = MoneyField(help_text="Reserved for running machines' next hour.")
     available = MoneyField(help_text="posted - held: what you can spend.")
+    hourly_cost = MoneyField(
+        help_text="What your running machines (compute and storage) and stopped ones "
+        "(storage) cost per hour."
+    )
+    runway_hours = serializers.DecimalField(
+        max_digits=20,
+        decimal_places=2,
+        allow_null=True,
+        help_text="How long the available balance lasts at that cost (available ÷ "
+        "hourly_cost, rounded down); null when nothing costs money.",
+    )
 
     def to_representation(self, instance: WalletBalance) -> dict[str, object]:
-        return {
-            "currency": instance.currency,
-            "posted": str(micros_to_decimal(instance.posted)),
-            "held": str(micros_to_decimal(instance.held)),
-            "available": str(micros_to_decimal(instance.available)),
-        }
+        return dict(balance_document(balance=instance, hourly_cost=self.context["hourly_cost"]))
 
 
 class WalletTransactionFilter(QueryFilter):

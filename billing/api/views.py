@@ -23,6 +23,7 @@ from billing.api.serializers import (
     WalletTransactionFilter,
     WalletTransactionOutput,
 )
+from billing.runway import customer_hourly_cost
 from cloudportal.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from cloudportal.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, IdempotencyKeyInvalid
 from cloudportal.api.pagination import CursorPagination
@@ -43,12 +44,14 @@ class BalanceApi(APIView):
 
     @extend_schema(
         operation_id="billing_balance_retrieve",
-        summary="Your balance: posted, held and available",
+        summary="Your balance: posted, held, available, and how long it lasts",
         responses=BalanceOutput,
     )
     def get(self, request: Request) -> Response:
-        balance = selectors.wallet_balance(customer=request_customer(request))
-        return Response(BalanceOutput(balance).data)
+        customer = request_customer(request)
+        balance = selectors.wallet_balance(customer=customer)
+        hourly_cost = customer_hourly_cost(customer=customer)
+        return Response(BalanceOutput(balance, context={"hourly_cost": hourly_cost}).data)
 
 
 class WalletTransactionListApi(APIView):

@@ -134,6 +134,7 @@ def problem_for_exception(exc: Exception, *, path: str) -> tuple[dict[str, Any],
             instance=path,
             errors=exc.errors,
         )
+        body.update(exc.problem_fields())
         return body, headers
 
     if isinstance(exc, drf_exceptions.ValidationError):

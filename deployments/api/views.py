@@ -1,4 +1,3 @@
-from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -8,10 +7,8 @@ from rest_framework.views import APIView
 from accounts import selectors as accounts_selectors
 from accounts.activity import actor_from_request
 from accounts.models import Customer, User
-from billing.money import micros_to_decimal
 from cloudportal.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from cloudportal.api.pagination import CursorPagination
-from cloudportal.api.problems import PROBLEM_CONTENT_TYPE, problem_body
 from cloudportal.api.scopes import Scope, scopes
 from deployments import selectors, services
 from deployments.api.serializers import (
@@ -20,7 +17,6 @@ from deployments.api.serializers import (
     DeploymentListFilter,
     DeploymentOutput,
 )
-from deployments.exceptions import InsufficientBalance
 
 
 def request_customer(request: Request) -> Customer:
@@ -61,7 +57,10 @@ class DeploymentListCreateApi(APIView):
         description=(
             "Validates the choices against the catalog, captures the price, and starts "
             "provisioning; watch `status` (or the WebSocket) go PENDING → PROVISIONING → "
-            "ACTIVE. Needs a verified email address (403 `email_unverified`)."
+            "ACTIVE. Needs a verified email address (403 `email_unverified`) and an "
+            "available balance of at least one hour of the machine's price, which is held "
+            "while it runs (402 `insufficient_balance`, with `required`, `available`, "
+            "`shortfall` as decimal strings and `top_up_url`)."
         ),
         request=DeploymentCreateInput,
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
@@ -130,26 +129,6 @@ class DeploymentEventListApi(APIView):
         return paginator.get_paginated_response(DeploymentEventOutput(page, many=True).data)
 
 
-def _insufficient_balance(request: Request, error: InsufficientBalance) -> Response:
-    """402 problem+json with the amounts (decimal strings, as prices) and a top-up link."""
-    body = problem_body(
-        status=error.status,
-        code=error.code,
-        title=error.title,
-        detail=error.detail,
-        instance=request.path,
-    )
-    body.update(
-        {
-            "required": str(micros_to_decimal(error.required)),
-            "available": str(micros_to_decimal(error.available)),
-            "shortfall": str(micros_to_decimal(error.shortfall)),
-            "top_up_url": reverse("billing:overview"),
-        }
-    )
-    return Response(body, status=error.status, content_type=PROBLEM_CONTENT_TYPE)
-
-
 class DeploymentStopApi(APIView):
     api_key_scopes = scopes(read=Scope.DEPLOYMENTS_READ, write=Scope.DEPLOYMENTS_WRITE)
 
@@ -200,11 +179,6 @@ class DeploymentStartApi(APIView):
         deployment = selectors.deployment_get(
             customer=request_customer(request), public_id=deployment_id
         )
-        try:
-            services.deployment_request_start(
-                deployment=deployment, actor=actor_from_request(request)
-            )
-        except InsufficientBalance as error:
-            return _insufficient_balance(request, error)
+        services.deployment_request_start(deployment=deployment, actor=actor_from_request(request))
         fresh = selectors.deployment_get(customer=deployment.customer, public_id=deployment_id)
         return Response(DeploymentOutput(fresh).data, status=status.HTTP_202_ACCEPTED)

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0003_activity_verbs_phase2"),
-        ("deployments", "0002_stop_start_statuses"),
+        ("deployments", "0003_metering"),
     ]
 
     operations = [

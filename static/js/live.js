@@ -88,6 +88,21 @@
     }
   }
 
+  // The header's balance and runway (templates/base.html).
+  function applyBalance(balance) {
+    const amount = document.querySelector("[data-balance]");
+    if (amount) {
+      const posted = Number(balance.posted);
+      const cents = Math.abs(posted).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+      amount.textContent = `${posted < 0 ? "\u2212" : ""}$${cents}`;
+    }
+    const runway = document.querySelector("[data-runway]");
+    if (runway) {
+      runway.hidden = balance.runway_hours === null;
+      runway.querySelector("[data-runway-hours]").textContent = balance.runway_hours ?? "";
+    }
+  }
+
   function setConnection(state) {
     root.dataset.liveState = state; // "connected" | "reconnecting" | "ended"
   }
@@ -100,6 +115,7 @@
         ? { type: "subscribe", topic: "deployment", id: deploymentId }
         : { type: "subscribe", topic: "deployments" };
       socket.send(JSON.stringify(subscription));
+      socket.send(JSON.stringify({ type: "subscribe", topic: "balance" }));
       if (everConnected) refetch().catch(() => {});
       everConnected = true;
       attempts = 0;
@@ -110,6 +126,7 @@
       if (data.type === "deployment.updated") (detail ? applyDetail : applyRow)(data.deployment);
       else if (data.type === "deployment.event" && detail && data.deployment_id === deploymentId)
         appendEvent(data.event);
+      else if (data.type === "balance.updated") applyBalance(data.balance);
     });
     socket.addEventListener("close", (event) => {
       if (event.code === 4401) return setConnection("ended");

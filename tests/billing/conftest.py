@@ -45,6 +45,14 @@ def top_up(customer, micros, *, key=None):
     )
 
 
+FUNDS = 1_000_000_000  # $1,000: an hour of any machine the catalog offers, many times over
+
+
+def fund(customer, micros=FUNDS):
+    """A launch reserves an hour of the machine's price: tests that launch need money."""
+    return top_up(customer, micros, key=f"test:fund:{customer.public_id}")
+
+
 def use(customer, micros, *, key):
     return services.ledger_post(
         key=key,

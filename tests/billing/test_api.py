@@ -26,6 +26,8 @@ def test_the_balance_of_a_new_customer_is_zero(client):
         "posted": "0.000000",
         "held": "0.000000",
         "available": "0.000000",
+        "hourly_cost": "0.000000",
+        "runway_hours": None,
     }
 
 
@@ -39,6 +41,8 @@ def test_the_balance_shows_posted_held_and_available_as_decimal_strings(client, 
         "posted": "22.689999",
         "held": "4.620000",
         "available": "18.069999",
+        "hourly_cost": "0.000000",
+        "runway_hours": None,
     }
 
 

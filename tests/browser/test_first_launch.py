@@ -4,8 +4,10 @@ import re
 
 import pytest
 
+from accounts.models import Customer
 from catalog.services import catalog_seed_file_load
 from tests.accounts.factories import openssh_public_key
+from tests.billing.conftest import fund
 from tests.integration.processes import running_portal
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -50,6 +52,8 @@ def test_new_user_launches_and_deletes_a_machine(portal, browser_page):
     page.get_by_role("button", name="Add key").click()
     page.get_by_text("SSH key 'laptop' added.").wait_for()
 
+    # Money to launch with (a launch reserves an hour of the machine's price).
+    fund(Customer.objects.get(user__email="ada@example.com"))
     page.goto(f"{portal.url}/deployments/new/")
     page.select_option("select[name=region]", "eu-central-1")
     page.select_option("select[name=instance_type]", "h100-1x")

@@ -9,6 +9,7 @@ from catalog.services import catalog_seed_file_load
 from deployments import services as deployment_services
 from support import services as support_services
 from tests.accounts.factories import SshKeyFactory, VerifiedUserFactory
+from tests.billing.conftest import fund
 
 
 def test_schema_generates_and_validates_without_warnings(tmp_path):
@@ -85,6 +86,7 @@ def test_every_documented_list_has_the_shape_the_api_answers(db, client):
     `previous`, `results`) must be documented as one, never as a bare array."""
     catalog_seed_file_load()
     user = VerifiedUserFactory()
+    fund(user.customer)
     deployment = deployment_services.deployment_create(
         customer=user.customer,
         name="trainer-1",

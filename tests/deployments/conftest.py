@@ -5,6 +5,7 @@ from catalog.services import catalog_seed_file_load
 from deployments import reconciler
 from deployments.models import Deployment
 from tests.accounts.factories import SshKeyFactory, VerifiedUserFactory
+from tests.billing.conftest import fund
 
 
 @pytest.fixture
@@ -14,7 +15,9 @@ def catalog(db):
 
 @pytest.fixture
 def customer(db):
-    return VerifiedUserFactory().customer
+    customer = VerifiedUserFactory().customer
+    fund(customer)  # a launch reserves an hour of the machine's price
+    return customer
 
 
 @pytest.fixture

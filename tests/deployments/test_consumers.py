@@ -5,19 +5,25 @@ passed to the test's own thread with sync_to_async, so it shares the test transa
 """
 
 import json
+from datetime import timedelta
+from decimal import Decimal
 
 import pytest
+import time_machine
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing.websocket import WebsocketCommunicator
 from django.test import Client
+from django.utils import timezone
 
 from accounts import services as accounts_services
 from accounts.models import LoginSession
+from billing.runway import balance_documents
 from cloudportal.asgi import application
-from deployments import services
-from deployments.models import Deployment, Status
+from deployments import metering, services, tasks
+from deployments.models import Deployment, MeteringWatermark, Status
 from heat.adapter_types import StackEvent
 from tests.accounts.factories import PASSWORD, VerifiedUserFactory
+from tests.billing.conftest import top_up
 
 pytestmark = pytest.mark.django_db
 
@@ -345,3 +351,47 @@ def test_the_protocol_is_documented_and_linked_from_the_api_docs(client):
     for fragment in ("/ws/v1/", "deployment.updated", "4401", "malformed_message", "not_found"):
         assert fragment in html
     assert "/api/websocket/" in schema["info"]["description"]
+
+
+def test_a_top_up_and_a_metering_run_push_the_balance_and_runway(
+    browser, client, customer, deployment, committed, django_capture_on_commit_callbacks
+):
+    services.deployment_transition(deployment_id=deployment.pk, to_status=Status.PROVISIONING)
+    services.deployment_transition(deployment_id=deployment.pk, to_status=Status.ACTIVE)
+
+    def meter_a_few_minutes_later():
+        later = timezone.now() + timedelta(minutes=5)
+        MeteringWatermark.objects.create(
+            name=metering.WATERMARK, metered_until=metering.window_floor(timezone.now())
+        )
+        with (
+            time_machine.travel(later, tick=False),
+            django_capture_on_commit_callbacks() as scheduled,
+        ):
+            assert metering.usage_meter().postings > 0
+        for callback in scheduled:  # wallet_changed (source "usage"), the push task queued
+            callback()
+        tasks.balances_publish_task([customer.pk])  # the queued task, run as a worker would
+        return balance_documents(customer_ids=[customer.pk])[customer.pk]
+
+    async def scenario():
+        socket = socket_for(browser)
+        await socket.connect()
+        await socket.send_json_to({"type": "subscribe", "topic": "balance"})
+        assert await socket.receive_json_from(2) == {"type": "subscribed", "topic": "balance"}
+
+        await committed(top_up, customer, 5_000_000, key="test:push")
+        message = await socket.receive_json_from(2)
+        body = (await in_test_thread(client.get)("/api/v1/billing/balance")).json()
+        assert message == {"type": "balance.updated", "balance": body}
+        assert body["runway_hours"] is not None
+
+        # Metering's usage postings are pushed once per run, not once per posting.
+        metered = await in_test_thread(meter_a_few_minutes_later)()
+        message = await socket.receive_json_from(2)
+        assert message == {"type": "balance.updated", "balance": metered}
+        assert Decimal(metered["posted"]) < Decimal(body["posted"])
+        assert await socket.receive_nothing(0.2)
+        await socket.disconnect()
+
+    run(scenario)

@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts.models import ActivityEntry
 from billing.money import micros_from_decimal
 from deployments import reconciler, services
-from deployments.exceptions import DeploymentStateConflict, InsufficientBalance
+from deployments.exceptions import DeploymentInsufficientBalance, DeploymentStateConflict
 from deployments.models import Deployment, StatusChange
 from heat import adapter
 from heat.adapter import StackRef
@@ -201,7 +201,7 @@ def test_a_start_needs_an_hour_of_the_price_available(launch, cloud, devcloud, r
     required = micros_from_decimal(deployment.hourly_price)
     top_up(deployment.customer, required - 1)
 
-    with pytest.raises(InsufficientBalance) as refused:
+    with pytest.raises(DeploymentInsufficientBalance) as refused:
         services.deployment_request_start(deployment=refreshed(deployment))
 
     assert (refused.value.required, refused.value.available, refused.value.shortfall) == (

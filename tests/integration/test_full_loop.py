@@ -10,6 +10,7 @@ from websockets.sync.client import connect
 
 from catalog.services import catalog_seed_file_load
 from tests.accounts.factories import PASSWORD, SshKeyFactory, VerifiedUserFactory
+from tests.billing.conftest import fund
 from tests.integration.processes import running_portal
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -74,6 +75,7 @@ def compressed(statuses: list[str]) -> list[str]:
 
 def test_launch_watch_and_delete_through_real_processes(portal):
     user = VerifiedUserFactory()
+    fund(user.customer)
     ssh_key = SshKeyFactory(customer=user.customer)
     session = logged_in_session(portal, user.email)
     with subscribed_socket(portal, session) as socket:
@@ -108,6 +110,7 @@ def test_launch_watch_and_delete_through_real_processes(portal):
 
 def test_no_capacity_ends_in_failed_with_its_reason(portal):
     user = VerifiedUserFactory()
+    fund(user.customer)
     ssh_key = SshKeyFactory(customer=user.customer)
     session = logged_in_session(portal, user.email)
     portal.devcloud(

@@ -10,6 +10,7 @@ from catalog.services import catalog_seed_file_load
 from cloudportal.celery import app as celery_app
 from deployments import services as deployment_services
 from tests.accounts.factories import PASSWORD, SshKeyFactory, VerifiedUserFactory
+from tests.billing.conftest import fund
 
 # The smallest valid PNG: signature, IHDR, IDAT, IEND (1x1 transparent pixel).
 PNG = bytes.fromhex(
@@ -78,6 +79,7 @@ def deployment_of(db):
 
     def launch(customer, name: str = "trainer-1"):
         key = SshKeyFactory(customer=customer)
+        fund(customer)  # a launch reserves an hour of the machine's price
         return deployment_services.deployment_create(
             customer=customer,
             name=name,
