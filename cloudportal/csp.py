@@ -7,6 +7,7 @@ UI set them at run time, and a style cannot run code.
 """
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -20,7 +21,19 @@ def content_security_policy(request: HttpRequest) -> str:
     host = request.get_host()
     connect = directives.get("connect-src", "'self'")
     directives["connect-src"] = f"{connect} ws://{host} wss://{host}"
+    # A top-up form posts here and is redirected to the payment provider's hosted page;
+    # form-action governs that redirect too.
+    form_action = directives.get("form-action", "'self'")
+    directives["form-action"] = f"{form_action} {_checkout_origin()}"
     return "; ".join(f"{name} {value}".strip() for name, value in directives.items())
+
+
+def _checkout_origin() -> str:
+    base = getattr(settings, "STRIPE_API_BASE", "")  # devstripe in development
+    if not base:
+        return "https://checkout.stripe.com"
+    parts = urlsplit(base)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 class ContentSecurityPolicyMiddleware:

@@ -89,7 +89,11 @@ def low_balance_check(*, customer_id: int, now: datetime | None = None) -> list[
         else:
             if episode.dry_at is not None:
                 steps += _recover(episode, customer, runway)
-            if episode.dry_at is None:
+            if episode.dry_at is not None:
+                # Not recovered: available is above zero only by the hour the stopped
+                # machines' holds gave back, so the grace period runs on.
+                steps += _dry(episode, customer, now)
+            else:
                 steps += _warn(episode, customer, runway, now)
         episode.save()
     if steps:
@@ -201,18 +205,25 @@ def _recover(episode: LowBalanceEpisode, customer: Customer, runway: Runway) -> 
     everything (the restarted machines included) is covered; end the dry spell then."""
     stopped = list(
         Deployment.objects.filter(
-            customer=customer, status=Status.STOPPED, stopped_by_low_balance=True
+            customer=customer,
+            status__in=(Status.STOPPING, Status.STOPPED),
+            stopped_by_low_balance=True,
         ).order_by("id")
     )
+    if any(deployment.status == Status.STOPPING for deployment in stopped):
+        # Still stopping: the compute hour its hold just gave back is not a top-up.
+        return []
     compute = (
         stopped
         and Deployment.objects.filter(pk__in=[d.pk for d in stopped]).aggregate(
             total=Sum("compute_hourly_price")
         )["total"]
     )
-    required = runway.hourly_cost + micros_from_decimal(compute or Decimal(0))
-    # Strictly more than the hour: once restarted, their holds (the next hour of each
-    # running machine) take from available, which must not land on zero and stop them again.
+    restarted_compute = micros_from_decimal(compute or Decimal(0))
+    # Restarting grows each machine's hold back to its whole next hour (taken from
+    # available); what is left must still pay strictly more than an hour of everything,
+    # or the machines would run dry and stop again at once.
+    required = restarted_compute + runway.hourly_cost + restarted_compute
     if runway.available <= 0 or runway.available <= required:
         return []
     started: list[str] = []
@@ -223,7 +234,9 @@ def _recover(episode: LowBalanceEpisode, customer: Customer, runway: Runway) -> 
             continue
         started.append(deployment.public_id)
     episode.dry_at = episode.deletion_warned_at = episode.deleted_at = None
-    return [_step(customer, Step.RESTARTED, Step.RESTARTED if started else None, started=started)]
+    if not started:
+        return []  # nothing left to restart (deleted after the grace period): the spell ends
+    return [_step(customer, Step.RESTARTED, Step.RESTARTED, started=started)]
 
 
 # --- Emails -------------------------------------------------------------------------------

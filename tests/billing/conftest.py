@@ -53,6 +53,16 @@ def fund(customer, micros=FUNDS):
     return top_up(customer, micros, key=f"test:fund:{customer.public_id}")
 
 
+def drain(customer):
+    """Bring the wallet's available balance to exactly zero (usage may take it there), for
+    tests about a customer short of money; what is held stays held."""
+    from billing import selectors
+
+    available = selectors.wallet_balance(customer=customer).available
+    if available > 0:
+        use(customer, available, key=f"test:drain:{customer.public_id}:{available}")
+
+
 def use(customer, micros, *, key):
     return services.ledger_post(
         key=key,

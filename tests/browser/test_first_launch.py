@@ -1,6 +1,7 @@
 """A new user, in a real browser: sign up, verify, add a key, launch, watch it go ACTIVE, delete."""
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -53,7 +54,9 @@ def test_new_user_launches_and_deletes_a_machine(portal, browser_page):
     page.get_by_text("SSH key 'laptop' added.").wait_for()
 
     # Money to launch with (a launch reserves an hour of the machine's price).
-    fund(Customer.objects.get(user__email="ada@example.com"))
+    # (Playwright's sync API runs an event loop here, so the ORM goes to a thread.)
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(lambda: fund(Customer.objects.get(user__email="ada@example.com"))).result()
     page.goto(f"{portal.url}/deployments/new/")
     page.select_option("select[name=region]", "eu-central-1")
     page.select_option("select[name=instance_type]", "h100-1x")

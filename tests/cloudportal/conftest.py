@@ -14,7 +14,7 @@ from catalog.services import catalog_seed_file_load
 from deployments import services as deployment_services
 from support import services as support_services
 from tests.accounts.factories import SshKeyFactory, VerifiedUserFactory
-from tests.billing.conftest import top_up
+from tests.billing.conftest import fund, top_up
 
 
 @pytest.fixture
@@ -23,6 +23,7 @@ def world(db):
     catalog_seed_file_load()
     user = VerifiedUserFactory()
     ssh_key = SshKeyFactory(customer=user.customer)
+    fund(user.customer)
     deployment = deployment_services.deployment_create(
         customer=user.customer,
         name="trainer-1",

@@ -7,7 +7,7 @@ from billing.money import micros_from_decimal
 from deployments import services
 from deployments.models import Deployment, Status
 from tests.accounts.factories import VerifiedUserFactory
-from tests.billing.conftest import ledger_assert_verified, top_up
+from tests.billing.conftest import drain, ledger_assert_verified, top_up
 from tests.deployments.conftest import refreshed
 
 pytestmark = pytest.mark.django_db
@@ -50,6 +50,7 @@ def test_stop_when_not_running_is_a_409_naming_the_status(launch, client):
 def test_start_without_an_hour_of_balance_is_a_402_with_the_shortfall(launch, client):
     deployment = stopped(launch)
     required = micros_from_decimal(deployment.hourly_price)
+    drain(deployment.customer)
     top_up(deployment.customer, 1_000_000)
 
     response = client.post(f"/api/v1/deployments/{deployment.public_id}/start")
@@ -61,13 +62,14 @@ def test_start_without_an_hour_of_balance_is_a_402_with_the_shortfall(launch, cl
     assert body["required"] == f"{required / 1_000_000:.6f}"
     assert body["available"] == "1.000000"
     assert body["shortfall"] == f"{(required - 1_000_000) / 1_000_000:.6f}"
-    assert body["top_up_url"] == "/billing/"
+    assert body["top_up_url"] == "/billing/top-up/"
     assert refreshed(deployment).status == "STOPPED"
     ledger_assert_verified()
 
 
 def test_start_with_the_balance_answers_202_starting(launch, client):
     deployment = stopped(launch)
+    drain(deployment.customer)
     top_up(deployment.customer, micros_from_decimal(deployment.hourly_price))
 
     response = client.post(f"/api/v1/deployments/{deployment.public_id}/start")

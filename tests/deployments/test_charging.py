@@ -50,7 +50,7 @@ def test_a_create_without_an_hour_of_money_is_refused_with_the_shortfall(
     assert problem["code"] == "insufficient_balance"
     assert problem["available"] == "1.000000"
     assert Decimal(problem["shortfall"]) == price - 1
-    assert problem["top_up_url"] == "/billing/"
+    assert problem["top_up_url"] == "/billing/top-up/"
     assert "add at least $" in problem["detail"]
     # Nothing was created or reserved; the refusal is in the activity log.
     assert not Deployment.objects.exists()
@@ -70,7 +70,7 @@ def test_the_launch_page_shows_the_same_message_and_a_top_up_link(poor, spec, ca
     page = response.content.decode()
     assert "needs $" in page
     assert "add at least $" in page
-    assert 'href="/billing/" id="top-up-link"' in page
+    assert 'href="/billing/top-up/" id="top-up-link"' in page
     assert not Deployment.objects.exists()
 
 

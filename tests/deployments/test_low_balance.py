@@ -17,7 +17,7 @@ from cloudportal.celery import app as celery_app
 from deployments import reconciler, services
 from deployments.low_balance import low_balance_check, low_balance_sweep
 from deployments.models import Deployment, LowBalanceEpisode
-from tests.billing.conftest import ledger_assert_verified, top_up, use
+from tests.billing.conftest import drain, ledger_assert_verified, top_up, use
 from tests.deployments.conftest import refreshed
 
 pytestmark = pytest.mark.django_db
@@ -98,6 +98,7 @@ def test_a_dry_wallet_stops_then_warns_then_deletes_after_the_grace_period(
 ):
     deployment = active()
     customer = deployment.customer
+    drain(customer)
     top_up(customer, 5_000_000)
     use(customer, 5_000_000, key="test:usage:all")
     t0 = timezone.now()
@@ -142,6 +143,7 @@ def test_a_top_up_restarts_what_low_balance_stopped_not_what_the_customer_stoppe
     mine = worker_stops(mine)
     deployment = active()
     customer = deployment.customer
+    drain(customer)
     top_up(customer, 1_000_000)
     use(customer, 1_000_000, key="test:usage:all")
     t0 = timezone.now()
@@ -160,8 +162,10 @@ def test_a_top_up_restarts_what_low_balance_stopped_not_what_the_customer_stoppe
     deployment = refreshed(deployment)
     assert (deployment.status, deployment.stopped_by_low_balance) == ("STARTING", False)
     assert refreshed(mine).status == "STOPPED"
-    assert mailoutbox[-1].subject == "[GPU Cloud] Your machines are starting again"
-    assert balance_steps(customer) == ["stopped", "restarted"]
+    subjects = [m.subject for m in mailoutbox]
+    assert "[GPU Cloud] Your machines are starting again" in subjects
+    # The restart ends the dry spell; two hours of runway then warn again, as a new episode.
+    assert balance_steps(customer)[:2] == ["stopped", "restarted"]
     assert LowBalanceEpisode.objects.get(customer=customer).dry_at is None
     ledger_assert_verified()
 
@@ -170,6 +174,7 @@ def test_runway_warnings_go_once_per_episode(active, committed, mailoutbox, clie
     deployment = active()
     customer = deployment.customer
     hour = hour_of(deployment)
+    drain(customer)
     top_up(customer, 10 * hour)
     t0 = timezone.now()
 
@@ -198,6 +203,7 @@ def test_runway_warnings_go_once_per_episode(active, committed, mailoutbox, clie
 def test_the_sweep_checks_every_customer_with_machines(active, committed):
     deployment = active()
     customer = deployment.customer
+    drain(customer)
 
     with committed():
         assert low_balance_sweep() == 1

@@ -15,7 +15,7 @@ from deployments.models import Deployment, StatusChange
 from heat import adapter
 from heat.adapter import StackRef
 from heat.rendering import SERVER_STOPPED, template_text
-from tests.billing.conftest import ledger_assert_verified, top_up
+from tests.billing.conftest import drain, ledger_assert_verified, top_up
 from tests.deployments.conftest import refreshed
 
 pytestmark = pytest.mark.django_db
@@ -53,6 +53,7 @@ def resources(cloud, deployment) -> dict[str, str]:
 
 
 def afford_one_hour(deployment) -> None:
+    drain(deployment.customer)
     top_up(deployment.customer, micros_from_decimal(deployment.hourly_price))
 
 
@@ -199,6 +200,7 @@ def test_a_start_needs_an_hour_of_the_price_available(launch, cloud, devcloud, r
     reconciler.deployment_update_stack(deployment_id=deployment.pk)
     settle(devcloud, reconcile)
     required = micros_from_decimal(deployment.hourly_price)
+    drain(deployment.customer)
     top_up(deployment.customer, required - 1)
 
     with pytest.raises(DeploymentInsufficientBalance) as refused:
