@@ -64,7 +64,7 @@ def prepare() -> list[int]:
         cursor.execute("SET billing.allow_truncate = 'on'")
         cursor.execute(
             "TRUNCATE billing_ledgerentry, billing_ledgertransaction, billing_hold, "
-            "billing_ledgeraccount"
+            "billing_ledgeraccount CASCADE"  # and what refers to postings (usage, receipts…)
         )
     missing = WALLETS - Customer.objects.count()
     if missing > 0:
