@@ -37,23 +37,41 @@ class PriceLine:
 
 @dataclass(frozen=True)
 class PriceQuote:
-    """What a configuration costs: compute + storage, per hour and per (730-hour) month."""
+    """What a configuration costs: compute + storage, per hour and per (730-hour) month.
+
+    Storage is the system disk (every machine has one) plus the data volume, if any:
+    `system_disk_gb` and `data_volume_gb` (0 without one) say what it is made of.
+    """
 
     currency: str
     compute: PriceLine
     storage: PriceLine
     total: PriceLine
+    system_disk_gb: int
+    data_volume_gb: int
 
 
 def price_quote(
-    *, instance_hourly_price: Decimal, price_per_gb_month: Decimal | None, size_gb: int
+    *,
+    instance_hourly_price: Decimal,
+    system_disk_gb: int,
+    system_disk_price_per_gb_month: Decimal,
+    price_per_gb_month: Decimal | None,
+    size_gb: int,
 ) -> PriceQuote:
-    """Price a configuration; storage is free of charge when there is no volume."""
+    """Price a configuration: the instance type, the system disk and the data volume.
+
+    Storage per month = system disk GB x its price + data volume GB x the profile's price
+    (`price_per_gb_month` is None and `size_gb` 0 without a data volume), rounded once.
+    """
     compute = PriceLine(
         hourly=price_quantize(instance_hourly_price),
         monthly=price_hourly_to_monthly(instance_hourly_price),
     )
-    storage_monthly = (price_per_gb_month or Decimal(0)) * size_gb
+    storage_monthly = (
+        system_disk_price_per_gb_month * system_disk_gb
+        + (price_per_gb_month or Decimal(0)) * size_gb
+    )
     storage = PriceLine(
         hourly=price_monthly_to_hourly(storage_monthly),
         monthly=price_quantize(storage_monthly),
@@ -61,4 +79,11 @@ def price_quote(
     total = PriceLine(
         hourly=compute.hourly + storage.hourly, monthly=compute.monthly + storage.monthly
     )
-    return PriceQuote(currency=CURRENCY, compute=compute, storage=storage, total=total)
+    return PriceQuote(
+        currency=CURRENCY,
+        compute=compute,
+        storage=storage,
+        total=total,
+        system_disk_gb=system_disk_gb,
+        data_volume_gb=size_gb,
+    )

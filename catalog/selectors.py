@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
@@ -221,6 +222,8 @@ class ResolvedDeploymentSpec:
     Slugs are the public ids the customer chose; `cloud`/`region_name`, the networks,
     `flavor`, `glance_image` and `volume_type` are what the Heat adapter needs. Without a
     data volume, `storage_profile` and `volume_type` are None and `volume_size_gb` is 0.
+    `system_disk_gb` is the system disk every machine boots from (`settings.SYSTEM_DISK_GB`),
+    priced as storage and rendered into the stack.
     """
 
     region: str
@@ -237,6 +240,7 @@ class ResolvedDeploymentSpec:
     storage_profile: str | None
     volume_type: str | None
     volume_size_gb: int
+    system_disk_gb: int
     price: PriceQuote
 
     def server_spec(
@@ -253,6 +257,7 @@ class ResolvedDeploymentSpec:
             public_network=self.external_network,
             volume_type=self.volume_type,
             volume_size_gb=self.volume_size_gb,
+            system_volume_size_gb=self.system_disk_gb,
             os_family=self.os_family,
             tags=tags,
         )
@@ -369,8 +374,11 @@ def deployment_spec_resolve(
         storage_profile=storage_mapping.storage_profile.slug if storage_mapping else None,
         volume_type=storage_mapping.volume_type if storage_mapping else None,
         volume_size_gb=volume_size_gb,
+        system_disk_gb=settings.SYSTEM_DISK_GB,
         price=price_quote(
             instance_hourly_price=type_mapping.instance_type.hourly_price,
+            system_disk_gb=settings.SYSTEM_DISK_GB,
+            system_disk_price_per_gb_month=settings.SYSTEM_DISK_PRICE_PER_GB_MONTH,
             price_per_gb_month=(
                 storage_mapping.storage_profile.price_per_gb_month if storage_mapping else None
             ),

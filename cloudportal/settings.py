@@ -4,6 +4,7 @@ Every variable is listed with its default and meaning in README.md. Development
 defaults apply only when DJANGO_DEBUG is on; production has no default for a secret.
 """
 
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -450,6 +451,22 @@ DEPLOYMENTS_LOW_BALANCE_GRACE_HOURS: int = env.int(
 )
 if DEPLOYMENTS_LOW_BALANCE_GRACE_HOURS < 24:
     raise ImproperlyConfigured("DEPLOYMENTS_LOW_BALANCE_GRACE_HOURS must be at least 24.")
+# The system disk: every machine boots from a volume of this size made from its image
+# (it outlives the server across stop and start), billed as storage at this price per
+# GB-month on top of any data volume. Read by the quote and by the stack a create renders.
+SYSTEM_DISK_GB: int = env.int("SYSTEM_DISK_GB", default=100)
+if not 1 <= SYSTEM_DISK_GB <= 16384:
+    raise ImproperlyConfigured("SYSTEM_DISK_GB must be between 1 and 16384.")
+try:
+    SYSTEM_DISK_PRICE_PER_GB_MONTH: Decimal = Decimal(
+        env.str("SYSTEM_DISK_PRICE_PER_GB_MONTH", default="0.10")
+    )
+except InvalidOperation:
+    raise ImproperlyConfigured(
+        "SYSTEM_DISK_PRICE_PER_GB_MONTH must be a decimal number, e.g. 0.10."
+    ) from None
+if not SYSTEM_DISK_PRICE_PER_GB_MONTH.is_finite() or SYSTEM_DISK_PRICE_PER_GB_MONTH < 0:
+    raise ImproperlyConfigured("SYSTEM_DISK_PRICE_PER_GB_MONTH must not be negative.")
 
 # --- Billing: invoices and receipts ---------------------------------------------------
 

@@ -114,6 +114,7 @@ def deployment_create_page(request: HttpRequest) -> HttpResponse:
             "email_verified": accounts_selectors.email_is_verified(user=user),
             "live_usage": selectors.deployment_live_usage(customer=customer),
             "price": _price_of(form.choices()),
+            "system_disk_gb": settings.SYSTEM_DISK_GB,
             "top_up_url": top_up_url,
             "section": "deployments",
         },

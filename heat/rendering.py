@@ -81,6 +81,8 @@ class ServerSpec:
     volume_size_gb: int = 0  # 0 = no data volume
     # The system disk, a volume made from the image (at least the image's min_disk); it
     # outlives the server across stop and start. The flavor's local disk is not it.
+    # Deployments pass `settings.SYSTEM_DISK_GB` (the size they are priced for); this
+    # default is the same setting's default.
     system_volume_size_gb: int = 100
     os_family: str = "linux"
     tags: tuple[str, ...] = ()  # stack tags (portal, customer, deployment)

@@ -155,9 +155,19 @@ class QuotePriceLineOutput(serializers.Serializer):
     monthly_price = serializers.DecimalField(max_digits=14, decimal_places=6, source="monthly")
 
 
+class QuoteStorageLineOutput(QuotePriceLineOutput):
+    system_disk_gb = serializers.IntegerField(
+        help_text="The system disk every machine boots from, a volume made from the image: "
+        "always part of storage."
+    )
+    data_volume_gb = serializers.IntegerField(help_text="The data volume; 0 without one.")
+
+
 class QuoteBreakdownOutput(serializers.Serializer):
     compute = QuotePriceLineOutput()
-    storage = QuotePriceLineOutput()
+    storage = QuoteStorageLineOutput(
+        help_text="The system disk plus the data volume, at their prices per GB-month."
+    )
 
 
 class QuoteOutput(serializers.Serializer):

@@ -169,7 +169,9 @@ class QuoteApi(APIView):
         summary="Price a configuration",
         description=(
             "Hourly and monthly (730 hours) price of an instance type with an optional data "
-            "volume, with the compute/storage breakdown. A choice that is not offered answers "
+            "volume, with the compute/storage breakdown. Storage always includes the system "
+            "disk the machine boots from (`breakdown.storage.system_disk_gb`), billed while "
+            "the machine exists, running or stopped. A choice that is not offered answers "
             "400 `catalog_choice_not_offered` with `errors` naming each field and what is "
             "offered instead."
         ),
@@ -192,7 +194,15 @@ class QuoteApi(APIView):
                     "hours_per_month": HOURS_PER_MONTH_INT,
                     "hourly_price": spec.price.total.hourly,
                     "monthly_price": spec.price.total.monthly,
-                    "breakdown": {"compute": spec.price.compute, "storage": spec.price.storage},
+                    "breakdown": {
+                        "compute": spec.price.compute,
+                        "storage": {
+                            "hourly": spec.price.storage.hourly,
+                            "monthly": spec.price.storage.monthly,
+                            "system_disk_gb": spec.price.system_disk_gb,
+                            "data_volume_gb": spec.price.data_volume_gb,
+                        },
+                    },
                 }
             ).data
         )

@@ -119,6 +119,16 @@
     return unplaced;
   }
 
+  // "Storage: 100 GB system disk + 250 GB data": what the storage price is made of.
+  function showStorageSizes(box, storage) {
+    const systemDisk = box.querySelector('[data-storage="system_disk_gb"]');
+    if (systemDisk) systemDisk.textContent = String(storage.system_disk_gb);
+    const data = box.querySelector('[data-storage="data"]');
+    const dataSize = box.querySelector('[data-storage="data_volume_gb"]');
+    if (dataSize) dataSize.textContent = String(storage.data_volume_gb);
+    if (data) data.hidden = !storage.data_volume_gb;
+  }
+
   function showPrice(box, quote, message) {
     const values = quote
       ? {
@@ -138,6 +148,7 @@
         element.textContent = quote ? cents(values[key]) : "—";
       }
     });
+    if (quote) showStorageSizes(box, quote.breakdown.storage);
     const note = box.querySelector("[data-price-message]");
     if (note) {
       note.hidden = Boolean(quote);

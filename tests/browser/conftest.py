@@ -1,5 +1,9 @@
 import pytest
+from django.test import Client
 from playwright.sync_api import sync_playwright
+
+from catalog.services import catalog_seed_file_load
+from tests.accounts.factories import SshKeyFactory, VerifiedUserFactory
 
 # What this machine's closed network and a root user need (see DEVELOPERS.md).
 CHROMIUM_ARGS = [
@@ -28,3 +32,19 @@ def browser_page():
         page.set_default_timeout(20_000)
         yield page
         browser.close()
+
+
+@pytest.fixture
+def session_cookies(live_server) -> list[dict]:
+    """A verified customer with two SSH keys, logged in; set up before the browser starts
+    (Playwright's sync API runs an event loop, inside which Django refuses database calls)."""
+    catalog_seed_file_load()
+    customer = VerifiedUserFactory().customer
+    for name in ("laptop", "a-much-longer-workstation-key-name"):
+        SshKeyFactory(customer=customer, name=name)
+    client = Client()
+    client.force_login(customer.user)
+    return [
+        {"name": name, "value": morsel.value, "url": live_server.url}
+        for name, morsel in client.cookies.items()
+    ]

@@ -1,30 +1,10 @@
 """The pages a new user walks through fit a 390 px phone: nothing scrolls sideways."""
 
 import pytest
-from django.test import Client
-
-from catalog.services import catalog_seed_file_load
-from tests.accounts.factories import SshKeyFactory, VerifiedUserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def session_cookies(live_server) -> list[dict]:
-    """A verified customer with two SSH keys, logged in; set up before the browser starts
-    (Playwright's sync API runs an event loop, inside which Django refuses database calls)."""
-    catalog_seed_file_load()
-    customer = VerifiedUserFactory().customer
-    for name in ("laptop", "a-much-longer-workstation-key-name"):
-        SshKeyFactory(customer=customer, name=name)
-    client = Client()
-    client.force_login(customer.user)
-    return [
-        {"name": name, "value": morsel.value, "url": live_server.url}
-        for name, morsel in client.cookies.items()
-    ]
 
 
 @pytest.fixture

@@ -1,6 +1,9 @@
 """POST /api/v1/catalog/quote prices a configuration or says, per field, what is offered."""
 
+from decimal import Decimal
+
 import pytest
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from catalog.models import Region
@@ -34,31 +37,61 @@ def test_quote_with_a_data_volume(api_client, seeded):
         "size_gb": 250,
         "currency": "USD",
         "hours_per_month": 730,
-        "hourly_price": "2.824247",
-        "monthly_price": "2061.700000",
+        # 2.790000 + 0.047945
+        "hourly_price": "2.837945",
+        # 2036.70 + 35.00
+        "monthly_price": "2071.700000",
         "breakdown": {
             # 2.79/h x 730 h
             "compute": {"hourly_price": "2.790000", "monthly_price": "2036.700000"},
-            # 250 GB x 0.10/GB-month = 25.00/month; / 730 h = 0.0342465.. -> 0.034247/h
-            "storage": {"hourly_price": "0.034247", "monthly_price": "25.000000"},
+            # 100 GB system disk x 0.10 + 250 GB x 0.10/GB-month = 35.00/month;
+            # / 730 h = 0.0479452.. -> 0.047945/h
+            "storage": {
+                "hourly_price": "0.047945",
+                "monthly_price": "35.000000",
+                "system_disk_gb": 100,
+                "data_volume_gb": 250,
+            },
         },
     }
 
 
-def test_quote_without_a_volume_prices_compute_only(api_client, seeded):
+def test_quote_without_a_data_volume_prices_the_system_disk(api_client, seeded):
     response = quote(api_client, instance_type="l40s-8x", storage_profile=..., size_gb=...)
 
     body = response.json()
     assert (body["storage_profile"], body["size_gb"]) == (None, 0)
-    assert (body["hourly_price"], body["monthly_price"]) == ("8.160000", "5956.800000")
-    assert body["breakdown"]["storage"] == {"hourly_price": "0.000000", "monthly_price": "0.000000"}
+    # 100 GB x 0.10/GB-month = 10.00/month; / 730 h = 0.01369863.. -> 0.013699/h
+    assert body["breakdown"]["storage"] == {
+        "hourly_price": "0.013699",
+        "monthly_price": "10.000000",
+        "system_disk_gb": 100,
+        "data_volume_gb": 0,
+    }
+    # 8.16/h compute + 0.013699/h; 5956.80 + 10.00 a month
+    assert (body["hourly_price"], body["monthly_price"]) == ("8.173699", "5966.800000")
+
+
+@override_settings(SYSTEM_DISK_GB=40, SYSTEM_DISK_PRICE_PER_GB_MONTH=Decimal("0.25"))
+def test_quote_takes_the_system_disk_size_and_price_from_the_settings(api_client, seeded):
+    storage = quote(api_client, size_gb=60).json()["breakdown"]["storage"]
+
+    # 40 GB x 0.25 + 60 GB x 0.10 = 16.00/month; / 730 h = 0.02191780.. -> 0.021918/h
+    assert storage == {
+        "hourly_price": "0.021918",
+        "monthly_price": "16.000000",
+        "system_disk_gb": 40,
+        "data_volume_gb": 60,
+    }
 
 
 def test_quote_defaults_the_size_to_the_profile_default(api_client, seeded):
     body = quote(api_client, storage_profile="standard-hdd", size_gb=None).json()
 
     assert body["size_gb"] == 500
-    assert body["breakdown"]["storage"]["monthly_price"] == "20.000000"
+    # 100 GB x 0.10 (system disk) + 500 GB x 0.04 (standard-hdd)
+    assert body["breakdown"]["storage"]["monthly_price"] == "30.000000"
+    assert body["breakdown"]["storage"]["data_volume_gb"] == 500
 
 
 def test_quote_is_open_to_visitors_and_customers_alike(logged_in_client, seeded):

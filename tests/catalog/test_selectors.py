@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+from django.test import override_settings
 
 from catalog.exceptions import CatalogChoiceNotOffered
 from catalog.models import InstanceType, RegionImage
@@ -44,13 +45,18 @@ def test_a_spec_resolves_into_openstack_values_and_a_price(seeded, django_assert
         storage_profile="nvme-ssd",
         volume_type="nvme",
         volume_size_gb=1000,
+        system_disk_gb=100,
         price=price_quote(
             instance_hourly_price=Decimal("21.92"),
+            system_disk_gb=100,
+            system_disk_price_per_gb_month=Decimal("0.10"),
             price_per_gb_month=Decimal("0.10"),
             size_gb=1000,
         ),
     )
-    assert spec.price.total == PriceLine(hourly=Decimal("22.056986"), monthly=Decimal("16101.6"))
+    # 21.92/h + (100 GB + 1000 GB) x 0.10/GB-month = 110.00/month -> 0.150685/h;
+    # 21.92 x 730 = 16001.60 + 110.00 a month
+    assert spec.price.total == PriceLine(hourly=Decimal("22.070685"), monthly=Decimal("16111.6"))
 
 
 def test_a_resolved_spec_becomes_the_renderers_input(seeded):
@@ -73,6 +79,7 @@ def test_a_resolved_spec_becomes_the_renderers_input(seeded):
         public_network="public",
         volume_type="standard",
         volume_size_gb=500,
+        system_volume_size_gb=100,
         os_family="linux",
         tags=("cloudportal", "dep_x"),
     )
@@ -84,7 +91,21 @@ def test_a_spec_without_storage_has_no_volume(seeded):
     )
 
     assert (spec.storage_profile, spec.volume_type, spec.volume_size_gb) == (None, None, 0)
-    assert spec.price.storage == PriceLine(hourly=Decimal(0), monthly=Decimal(0))
+    # Storage is still the 100 GB system disk: 10.00/month, 0.013699/h.
+    assert spec.price.storage == PriceLine(hourly=Decimal("0.013699"), monthly=Decimal("10.00"))
+    assert (spec.price.system_disk_gb, spec.price.data_volume_gb) == (100, 0)
+
+
+@override_settings(SYSTEM_DISK_GB=250)
+def test_the_stack_gets_the_system_disk_the_price_is_for(seeded):
+    spec = deployment_spec_resolve(
+        region="eu-central-1", instance_type="a100-1x", image="ubuntu-24.04-cuda-12.8"
+    )
+
+    server = spec.server_spec(name="vm-1", ssh_public_keys=("ssh-ed25519 AAAA a@b",), tags=())
+    assert server.system_volume_size_gb == spec.price.system_disk_gb == 250
+    # 250 GB x 0.10/GB-month
+    assert spec.price.storage.monthly == Decimal("25.00")
 
 
 def test_retired_objects_and_mappings_are_not_offered(seeded):

@@ -100,3 +100,25 @@ def test_unusable_database_url_is_refused_with_an_example():
 
     assert result.returncode != 0
     assert "DATABASE_URL is not a database URL" in result.stderr
+
+
+def test_the_system_disk_size_and_price_come_from_the_environment():
+    show = (
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings as s; "
+        "print(s.SYSTEM_DISK_GB, s.SYSTEM_DISK_PRICE_PER_GB_MONTH)",
+    )
+    env = {"DJANGO_DEBUG": "true"}
+
+    defaults = run_manage(*show, env=env)
+    chosen = run_manage(
+        *show, env={**env, "SYSTEM_DISK_GB": "80", "SYSTEM_DISK_PRICE_PER_GB_MONTH": "0.08"}
+    )
+    refused = run_manage("check", env={**env, "SYSTEM_DISK_PRICE_PER_GB_MONTH": "ten cents"})
+
+    assert defaults.stdout.split() == ["100", "0.10"], defaults.stderr
+    assert chosen.stdout.split() == ["80", "0.08"], chosen.stderr
+    assert refused.returncode != 0
+    assert "SYSTEM_DISK_PRICE_PER_GB_MONTH must be a decimal number" in refused.stderr

@@ -19,9 +19,10 @@ def test_create_answers_the_detail_with_the_captured_price(client, spec, catalog
     assert body["region"] == {"slug": "eu-central-1", "name": "Frankfurt"}
     assert body["storage"] == {"profile": "nvme-ssd", "size_gb": 200}
     assert body["price"]["currency"] == "USD"
-    assert body["price"]["hourly"] == "2.817397"  # 2.79/h compute + 200 GB at 0.10 per 730 h
+    # 2.79/h compute + (100 GB system disk + 200 GB data) at 0.10 per 730 h
+    assert body["price"]["hourly"] == "2.831096"
     assert body["price"]["compute_hourly"] == "2.790000"
-    assert body["price"]["storage_hourly"] == "0.027397"
+    assert body["price"]["storage_hourly"] == "0.041096"  # 30.00 / 730 = 0.0410958..
     assert body["ssh_keys"][0]["fingerprint"].startswith("SHA256:")
     assert body["outputs"] is None
     assert body["ssh_command"] is None

@@ -184,3 +184,40 @@ def test_two_runs_at_once_debit_once(catalog, customer):
     assert UsageCharge.objects.count() == 60
     assert billing_selectors.wallet_balance(customer=customer).posted == FUNDS - 3 * 833_333
     ledger_assert_verified()
+
+
+def test_a_machine_without_a_data_volume_pays_for_its_system_disk_running_and_stopped(
+    catalog, customer, ssh_key, watermark
+):
+    with time_machine.travel(T0 - timedelta(minutes=1), tick=False):
+        deployment = services.deployment_create(
+            customer=customer,
+            name="no-data-volume",
+            region="eu-central-1",
+            instance_type="h100-1x",
+            image="ubuntu-24.04-cuda-12.8",
+            ssh_key_ids=[ssh_key.public_id],
+        )
+    # The 100 GB system disk at 0.10/GB-month: 10.00 / 730 h = 0.013699/h, captured at create.
+    assert deployment.storage_profile is None
+    assert deployment.storage_hourly_price == Decimal("0.013699")
+    assert deployment.stack_parameters["system_volume_size"] == 100
+    activate(deployment, at=T0)
+    move(deployment, Status.STOPPING, at=T0 + timedelta(minutes=30))
+    move(deployment, Status.STOPPED, at=T0 + timedelta(minutes=31))
+    meter(T0 + timedelta(minutes=90) + SETTLE)
+
+    assert charged(deployment) == 1_395_000  # 30 minutes at $2.79/h
+    # 90 minutes of the system disk: 0.013699 x 1.5 = 0.0205485 -> 20,549 micro-units.
+    assert charged(deployment, "storage") == 20_549
+    stopped_windows = UsageCharge.objects.filter(
+        subject=deployment.public_id,
+        component="storage",
+        window_start__gte=T0 + timedelta(minutes=30),
+        amount__gt=0,
+    )
+    assert stopped_windows.count() == 60  # every minute while stopping and stopped
+    assert billing_selectors.system_account_balance(account=SystemAccount.REVENUE_STORAGE) == (
+        20_549
+    )
+    ledger_assert_verified()

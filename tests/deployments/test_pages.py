@@ -2,6 +2,8 @@
 
 import re
 from datetime import timedelta
+from decimal import Decimal
+from html.parser import HTMLParser
 
 import pytest
 import time_machine
@@ -84,7 +86,7 @@ def test_list_shows_the_customers_deployments_with_live_hooks(launch, client):
     assert "trainer-1" in html
     assert "Frankfurt" in html
     assert "1\u00d7 H100" in html  # the multiplication sign
-    assert "2.82 USD/h" in html
+    assert "2.83 USD/h" in html  # 2.79 compute + 0.041096 storage (300 GB)
     assert 'href="/deployments/new/"' in html
     assert deployment.public_id not in html_of(theirs_client.get("/deployments/"))
 
@@ -206,6 +208,65 @@ def test_create_page_offers_the_catalog_and_includes_the_live_price_script(
     assert 'data-price="hourly_price"' in html
 
 
+class _VisibleText(HTMLParser):
+    """The text of a fragment without its `hidden` elements (spans nest)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text: list[str] = []
+        self.hidden_depth = 0
+
+    def handle_starttag(self, tag, attrs):
+        if self.hidden_depth or any(name == "hidden" for name, _ in attrs):
+            self.hidden_depth += 1
+
+    def handle_endtag(self, tag):
+        if self.hidden_depth:
+            self.hidden_depth -= 1
+
+    def handle_data(self, data):
+        if not self.hidden_depth:
+            self.text.append(data)
+
+
+def storage_sizes_of(html: str) -> str:
+    """The price box's "Storage: …" line as a reader sees it (hidden parts left out)."""
+    line = re.search(r'<p class="help" id="storage-sizes">(.*?)</p>', html).group(1)
+    parser = _VisibleText()
+    parser.feed(line)
+    return "".join(parser.text)
+
+
+def test_create_page_says_storage_includes_the_system_disk(client, form, catalog, ssh_key):
+    fresh = html_of(client.get("/deployments/new/"))
+    # A refused launch re-renders the page with the submitted choices and their price.
+    refused = {**form, "name": "Bad_Name"}
+    with_data = html_of(client.post("/deployments/new/", refused))
+    without_data = html_of(client.post("/deployments/new/", {**refused, "storage_profile": ""}))
+
+    assert storage_sizes_of(fresh).startswith("Storage: 100 GB system disk")
+    assert storage_sizes_of(with_data) == "Storage: 100 GB system disk + 200 GB data"
+    assert storage_sizes_of(without_data) == "Storage: 100 GB system disk"
+    # 100 GB x 0.10 / 730 h = 0.013699: storage is not free without a data volume.
+    assert re.search(r'data-price="storage_hourly">0\.01</span>', without_data)
+    # 2.79 compute + (100 + 200 GB) x 0.10 / 730 h = 0.041096 storage
+    assert re.search(r'data-price="storage_hourly">0\.04</span>', with_data)
+    assert re.search(r'data-price="hourly_price">2\.83</span>', with_data)
+    assert "storage (its system disk and data volume) as long as the disks exist" in fresh
+
+
+def test_create_page_states_the_configured_system_disk(client, form, catalog, settings):
+    settings.SYSTEM_DISK_GB = 250
+
+    html = html_of(
+        client.post("/deployments/new/", {**form, "name": "Bad_Name", "storage_profile": ""})
+    )
+
+    assert storage_sizes_of(html) == "Storage: 250 GB system disk"
+    # 250 GB x 0.10 / 730 h = 0.034247
+    assert re.search(r'data-price="storage_hourly">0\.03</span>', html)
+
+
 def test_static_script_is_served(client):
     response = client.get("/static/js/deployments.js")
 
@@ -213,6 +274,9 @@ def test_static_script_is_served(client):
     body = b"".join(response).decode()
     assert '"X-CSRFToken": csrfToken(form)' in body
     assert "fetch(url" in body
+    # The live quote keeps the "Storage: N GB system disk + M GB data" line in step.
+    assert "storage.system_disk_gb" in body
+    assert "storage.data_volume_gb" in body
 
 
 def test_the_quote_endpoint_the_script_calls_answers_with_the_session_and_csrf(customer, catalog):
@@ -237,8 +301,10 @@ def test_the_quote_endpoint_the_script_calls_answers_with_the_session_and_csrf(c
     )
 
     assert priced.status_code == 200
-    assert priced.json()["hourly_price"] == "2.817397"
-    assert priced.json()["breakdown"]["storage"]["hourly_price"] == "0.027397"
+    assert priced.json()["hourly_price"] == "2.831096"
+    # (100 GB system disk + 200 GB data) x 0.10 / 730 h
+    assert priced.json()["breakdown"]["storage"]["hourly_price"] == "0.041096"
+    assert priced.json()["breakdown"]["storage"]["system_disk_gb"] == 100
     assert refused.status_code == 400
     assert list(refused.json()["errors"]) == ["instance_type"]
     assert browser.post("/api/v1/catalog/quote", choices, format="json").status_code == 403
@@ -266,7 +332,10 @@ def test_create_without_a_data_volume_ignores_the_size(client, form, catalog, cl
     deployment = Deployment.objects.get()
     assert deployment.storage_profile is None
     assert deployment.volume_size_gb == 0
-    assert deployment.storage_hourly_price == 0
+    # Storage is the 100 GB system disk alone: 100 x 0.10 / 730 h.
+    assert deployment.storage_hourly_price == Decimal("0.013699")
+    assert deployment.hourly_price == Decimal("2.803699")
+    assert deployment.stack_parameters["system_volume_size"] == 100
 
 
 def test_choice_not_offered_is_a_field_error_and_nothing_is_created(client, form, catalog):
@@ -359,8 +428,9 @@ def test_detail_has_the_live_update_hooks(launch, client):
     assert not shown(html, 'data-field="outputs"')
     assert not shown(html, 'data-show-for-status="PROVISIONING"')
     assert shown(html, f'href="/deployments/{deployment.public_id}/delete/"')
-    assert "2.82 USD/h" in html
-    assert "2,056.70 USD/month" in html or "2056.70 USD/month" in html
+    assert "2.83 USD/h" in html  # 2.79 compute + 0.041096 storage (300 GB)
+    assert "2,066.70 USD/month" in html or "2066.70 USD/month" in html
+    assert "<dt>System disk</dt><dd>100 GB, made from the image" in html
 
 
 def test_detail_while_provisioning_shows_the_progress_bar(launch, client, devcloud, reconcile):
