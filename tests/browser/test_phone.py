@@ -5,6 +5,7 @@ from django.test import Client
 
 from catalog.services import catalog_seed_file_load
 from tests.accounts.factories import SshKeyFactory, VerifiedUserFactory
+from tests.billing.conftest import top_up
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,6 +20,7 @@ def session_cookies(live_server) -> list[dict]:
     customer = VerifiedUserFactory().customer
     for name in ("laptop", "a-much-longer-workstation-key-name"):
         SshKeyFactory(customer=customer, name=name)
+    top_up(customer, 25_000_000, key="test:phone:topup")  # a balance line on the chart
     client = Client()
     client.force_login(customer.user)
     return [
@@ -49,7 +51,19 @@ def overflow_of(page) -> dict:
     )
 
 
-PATHS = ["/deployments/new/", "/deployments/", "/accounts/ssh-keys/", "/"]
+PATHS = [
+    "/deployments/new/",
+    "/deployments/",
+    "/accounts/ssh-keys/",
+    "/",
+    "/billing/",  # the spend and balance charts
+    "/billing/top-up/",
+    "/billing/invoices/",
+    "/accounts/api-keys/",
+    "/accounts/activity/",
+    "/accounts/sessions/",
+    "/support/new/",
+]
 
 
 def test_pages_do_not_scroll_sideways_on_a_390px_phone(phone_page, live_server):
