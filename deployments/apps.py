@@ -9,20 +9,15 @@ class DeploymentsConfig(AppConfig):
         # Billing prices a runway without importing deployments: it asks what we register.
         from billing.runway import hourly_cost_provider_register
         from billing.signals import wallet_changed
-        from deployments.receivers import wallet_changed_publish
+        from deployments.receivers import wallet_changed_react
         from deployments.runway import customer_hourly_cost, customers_hourly_cost
 
         hourly_cost_provider_register(customer_hourly_cost, bulk=customers_hourly_cost)
-        wallet_changed.connect(wallet_changed_publish, dispatch_uid="deployments.balance_push")
+        # Pushes the balance and checks low balance, coalesced on a worker.
+        wallet_changed.connect(wallet_changed_react, dispatch_uid="deployments.wallet_reactions")
 
         # The API keys page shows each key's month-to-date spend; accounts asks us.
         from accounts.api_keys import api_key_month_spend_provider_register
         from deployments.selectors import api_keys_month_spend
 
         api_key_month_spend_provider_register(api_keys_month_spend)
-
-        from deployments.receivers import wallet_changed_check_low_balance
-
-        wallet_changed.connect(
-            wallet_changed_check_low_balance, dispatch_uid="deployments.low_balance"
-        )

@@ -15,10 +15,12 @@ runway (available ÷ the hourly cost of what the customer runs and keeps):
 - runway back at 24 h or more: the episode ends, and a later drop warns again.
 
 Checks run from beat (`low_balance_sweep`) and after every wallet change (the
-`billing.signals.wallet_changed` receiver queues `low_balance_check` for that customer).
+`billing.signals.wallet_changed` receiver marks the customer, and `wallet_reactions`
+drains the marks on a worker, one check per customer however many postings).
 """
 
 import logging
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -106,20 +108,31 @@ def low_balance_check(*, customer_id: int, now: datetime | None = None) -> list[
 
 def low_balance_sweep(*, now: datetime | None = None) -> int:
     """Beat's job: check every customer who has machines that cost or an open episode."""
+    return low_balance_check_many(customer_ids=None, now=now)
+
+
+def low_balance_check_many(
+    *, customer_ids: Collection[int] | None, now: datetime | None = None
+) -> int:
+    """Check those of `customer_ids` (None: everyone) who have machines that cost money or
+    an open episode: for the others a check has nothing to do. Returns how many were checked."""
     open_episode = (
         Q(warned_day_at__isnull=False) | Q(warned_hour_at__isnull=False) | Q(dry_at__isnull=False)
     )
-    customer_ids = set(
-        Deployment.objects.filter(status__in=RUNNING_STATUSES | KEPT_STATUSES).values_list(
-            "customer_id", flat=True
-        )
-    ) | set(LowBalanceEpisode.objects.filter(open_episode).values_list("customer_id", flat=True))
-    for customer_id in sorted(customer_ids):
+    costing = Deployment.objects.filter(status__in=RUNNING_STATUSES | KEPT_STATUSES)
+    episodes = LowBalanceEpisode.objects.filter(open_episode)
+    if customer_ids is not None:
+        costing = costing.filter(customer_id__in=list(customer_ids))
+        episodes = episodes.filter(customer_id__in=list(customer_ids))
+    to_check = set(costing.values_list("customer_id", flat=True)) | set(
+        episodes.values_list("customer_id", flat=True)
+    )
+    for customer_id in sorted(to_check):
         try:
             low_balance_check(customer_id=customer_id, now=now)
         except Exception:  # one customer's failure must not stop the others' checks
             logger.exception("low_balance.check_failed", extra={"customer": customer_id})
-    return len(customer_ids)
+    return len(to_check)
 
 
 def _step(customer: Customer, step: str, email: str | None, **data: Any) -> str:

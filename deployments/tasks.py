@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from deployments import events, low_balance, metering, reconciler
+from deployments import events, low_balance, metering, reconciler, wallet_reactions
 
 
 @shared_task(name="deployments.provision")
@@ -35,11 +35,6 @@ def low_balance_sweep_task() -> None:
     low_balance.low_balance_sweep()
 
 
-@shared_task(name="deployments.low_balance_check", ignore_result=True)
-def low_balance_check_task(customer_id: int) -> None:
-    low_balance.low_balance_check(customer_id=customer_id)
-
-
 @shared_task(
     name="deployments.low_balance_email",
     autoretry_for=(OSError,),
@@ -53,6 +48,11 @@ def low_balance_email_task(customer_id: int, kind: str) -> None:
 @shared_task(name="deployments.usage_meter", ignore_result=True)
 def usage_meter_task() -> None:
     metering.usage_meter()
+
+
+@shared_task(name="deployments.wallet_reactions_drain", ignore_result=True)
+def wallet_reactions_drain_task() -> None:
+    wallet_reactions.wallet_reactions_drain()
 
 
 @shared_task(name="deployments.balances_publish", ignore_result=True)

@@ -24,6 +24,17 @@ def _empty_cache():
 
 
 @pytest.fixture(autouse=True)
+def _consumers_keep_the_test_connection(monkeypatch):
+    """Channels closes "old" database connections before every consumer handler
+    (`channels.db.close_old_connections`). The test's connection is inside the test's
+    transaction (autocommit off), which Django reads as obsolete, so a handler that ran
+    while the test awaited anything but its communicator (which patches this only inside
+    send_input/receive_output) closed it, and the test's next query failed: the flaky
+    503s of the WebSocket tests. A server's connections are never in a test transaction."""
+    monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """PBKDF2 takes a third of a second on purpose; tests hash hundreds of passwords."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -4,6 +4,7 @@ from playwright.sync_api import sync_playwright
 
 from catalog.services import catalog_seed_file_load
 from tests.accounts.factories import SshKeyFactory, VerifiedUserFactory
+from tests.billing.conftest import top_up
 
 # What this machine's closed network and a root user need (see DEVELOPERS.md).
 CHROMIUM_ARGS = [
@@ -42,6 +43,7 @@ def session_cookies(live_server) -> list[dict]:
     customer = VerifiedUserFactory().customer
     for name in ("laptop", "a-much-longer-workstation-key-name"):
         SshKeyFactory(customer=customer, name=name)
+    top_up(customer, 25_000_000, key="test:browser:topup")  # a balance line on the chart
     client = Client()
     client.force_login(customer.user)
     return [

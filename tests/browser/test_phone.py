@@ -29,7 +29,19 @@ def overflow_of(page) -> dict:
     )
 
 
-PATHS = ["/deployments/new/", "/deployments/", "/accounts/ssh-keys/", "/"]
+PATHS = [
+    "/deployments/new/",
+    "/deployments/",
+    "/accounts/ssh-keys/",
+    "/",
+    "/billing/",  # the spend and balance charts
+    "/billing/top-up/",
+    "/billing/invoices/",
+    "/accounts/api-keys/",
+    "/accounts/activity/",
+    "/accounts/sessions/",
+    "/support/new/",
+]
 
 
 def test_pages_do_not_scroll_sideways_on_a_390px_phone(phone_page, live_server):

@@ -6,6 +6,7 @@ import threading
 import pytest
 from django.test import Client
 
+from billing.devstripe.api import checkout_session_pay
 from billing.devstripe.server import DevstripeServer
 from billing.devstripe.store import Store
 from cloudportal.celery import app as celery_app
@@ -62,3 +63,31 @@ def test_a_50_dollar_topup_with_4242_shows_in_the_header(
     page.locator('#topup [data-field="status"][data-status="succeeded"]').wait_for()
     page.get_by_text("$50.00").first.wait_for()
     assert page.locator("[data-balance]").inner_text() == "$50.00"
+
+
+def test_the_return_page_follows_a_payment_that_completes_while_it_is_open(
+    live_server, session_cookies, devstripe_live, browser_page
+):
+    """The page polls the API: the status and the header's balance change without a reload."""
+    page = browser_page
+    page.context.add_cookies(session_cookies)
+    page.goto(f"{live_server.url}/billing/top-up/")
+    page.get_by_role("radio", name="$50", exact=True).check()
+    page.get_by_role("button", name="Continue to payment").click()
+    page.get_by_role("heading", name="Pay 50.00 USD").wait_for()
+    session_id = page.url.rstrip("/").split("/")[-1].split("?")[0]
+    session = devstripe_live.objects[session_id]
+
+    # The customer is back on the portal before the payment has gone through.
+    page.goto(f"{live_server.url}/billing/top-up/{session['client_reference_id']}/return")
+    page.locator('#topup [data-field="status"][data-status="pending"]').wait_for()
+    assert page.locator("[data-balance]").inner_text() == "$0.00"
+    page.evaluate("window.stillTheSamePage = true")
+
+    with devstripe_live.lock:  # the payment completes at Stripe; its webhooks follow
+        checkout_session_pay(devstripe_live, session, card="4242 4242 4242 4242")
+
+    page.locator('#topup [data-field="status"][data-status="succeeded"]').wait_for()
+    page.get_by_text("$50.00").first.wait_for()
+    assert page.locator("[data-balance]").inner_text() == "$50.00"
+    assert page.evaluate("window.stillTheSamePage") is True

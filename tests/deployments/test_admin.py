@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.models import LoginSession, SshKey, User
 from deployments import reconciler, services
-from deployments.models import Deployment, Status, StatusChange
+from deployments.models import Deployment, LowBalanceEpisode, Status, StatusChange
 from tests.accounts.factories import PASSWORD
 from tests.deployments.conftest import refreshed
 
@@ -220,3 +220,23 @@ def test_customer_page_lists_deployments_ssh_keys_and_sessions_read_only(
         for inline in inlines
     ] == [(False, False, False)] * 2
     assert 'name="deployments-0-name"' not in html
+
+
+def test_staff_see_each_customers_low_balance_episode_read_only(staff_client, customer):
+    episode = LowBalanceEpisode.objects.create(
+        customer=customer, warned_day_at=timezone.now(), dry_at=timezone.now()
+    )
+
+    listing = staff_client.get("/admin/deployments/lowbalanceepisode/")
+    page = staff_client.get(f"/admin/deployments/lowbalanceepisode/{episode.pk}/change/")
+
+    assert listing.status_code == 200
+    assert customer.user.email in listing.content.decode()
+    assert page.status_code == 200
+    assert staff_client.get("/admin/deployments/lowbalanceepisode/add/").status_code == 403
+    changed = staff_client.post(
+        f"/admin/deployments/lowbalanceepisode/{episode.pk}/change/", {"dry_at_0": ""}
+    )
+    assert changed.status_code == 403
+    episode.refresh_from_db()
+    assert episode.dry_at is not None

@@ -381,6 +381,7 @@ def test_a_top_up_and_a_metering_run_push_the_balance_and_runway(
         assert await socket.receive_json_from(2) == {"type": "subscribed", "topic": "balance"}
 
         await committed(top_up, customer, 5_000_000, key="test:push")
+        await in_test_thread(tasks.wallet_reactions_drain_task)()  # as the worker would
         message = await socket.receive_json_from(2)
         body = (await in_test_thread(client.get)("/api/v1/billing/balance")).json()
         assert message == {"type": "balance.updated", "balance": body}
