@@ -1,13 +1,16 @@
 """WebSocket v1: authentication, subscriptions, relayed updates, errors, session end.
 
 Each scenario runs in one event loop (the communicator lives in it); database work is
-passed to the test's own thread with sync_to_async, so it shares the test transaction.
+passed to the test's own thread with sync_to_async, so it shares the test transaction,
+which the consumer's connection cleanup leaves open (consumers_keep_the_test_transaction).
 """
 
 import json
+import threading
 from datetime import timedelta
 from decimal import Decimal
 
+import channels.consumer
 import pytest
 import time_machine
 from asgiref.sync import async_to_sync, sync_to_async
@@ -25,7 +28,7 @@ from heat.adapter_types import StackEvent
 from tests.accounts.factories import PASSWORD, VerifiedUserFactory
 from tests.billing.conftest import top_up
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("consumers_keep_the_test_transaction")]
 
 ORIGIN = (b"origin", b"http://testserver")
 CLOSED_4401 = {"type": "websocket.close", "code": 4401}
@@ -112,6 +115,46 @@ def test_updates_arrive_as_the_rest_detail_json(browser, client, deployment, com
         assert message["type"] == "deployment.updated"
         assert message["deployment"] == detail.json()
         assert message["deployment"]["progress"] == {"complete": 3, "total": 8}
+        await socket.disconnect()
+
+    run(scenario)
+
+
+def test_an_update_relayed_while_the_test_thread_is_busy_leaves_its_transaction_open(
+    browser, client, deployment, django_capture_on_commit_callbacks, monkeypatch
+):
+    """On a busy machine the consumer relays the update before the test awaits the socket,
+    while this thread is still in the publishing code: the consumer's connection cleanup then
+    ran here and closed the test transaction's connection, and the REST read was a 503."""
+    relaying = threading.Event()
+    cleanup = channels.consumer.aclose_old_connections
+
+    async def cleanup_noticed():
+        relaying.set()
+        await cleanup()
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", cleanup_noticed)
+
+    def transition_until_the_consumer_relays():
+        relaying.clear()
+        with django_capture_on_commit_callbacks(execute=True):
+            services.deployment_transition(
+                deployment_id=deployment.pk, to_status=Status.PROVISIONING
+            )
+        assert relaying.wait(2)
+
+    async def scenario():
+        socket = socket_for(browser)
+        await socket.connect()
+        await socket.send_json_to({"type": "subscribe", "topic": "deployments"})
+        await socket.receive_json_from(2)
+
+        await in_test_thread(transition_until_the_consumer_relays)()
+
+        message = await socket.receive_json_from(2)
+        detail = await in_test_thread(client.get)(f"/api/v1/deployments/{deployment.public_id}")
+        assert detail.status_code == 200, detail.json()
+        assert message["deployment"] == detail.json()
         await socket.disconnect()
 
     run(scenario)
