@@ -9,25 +9,6 @@ from tests.billing.conftest import fund
 
 
 @pytest.fixture
-def consumers_keep_the_test_transaction(monkeypatch):
-    """A consumer's database cleanup leaves the test's connection alone, for the whole test.
-
-    Channels closes "old" connections around each handler and database call, in the
-    thread the sync code runs in: under async_to_sync that is the test's own thread, whose
-    connection holds the test transaction (autocommit off, so close_old_connections drops
-    it). Channels' communicator turns that cleanup off only while the test awaits
-    send_input/receive_output, but the consumer runs alongside the test: a group message
-    relayed while the test awaits `committed(...)` (a busy machine) closed the connection,
-    and the next read in the test was a 503 (database_unavailable).
-    """
-
-    def keep(**kwargs):
-        pass
-
-    monkeypatch.setattr("channels.db.close_old_connections", keep)
-
-
-@pytest.fixture
 def catalog(db):
     catalog_seed_file_load()
 

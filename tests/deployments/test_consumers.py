@@ -2,7 +2,7 @@
 
 Each scenario runs in one event loop (the communicator lives in it); database work is
 passed to the test's own thread with sync_to_async, so it shares the test transaction,
-which the consumer's connection cleanup leaves open (consumers_keep_the_test_transaction).
+which the consumer's connection cleanup leaves open (tests/conftest.py).
 """
 
 import json
@@ -28,7 +28,7 @@ from heat.adapter_types import StackEvent
 from tests.accounts.factories import PASSWORD, VerifiedUserFactory
 from tests.billing.conftest import top_up
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("consumers_keep_the_test_transaction")]
+pytestmark = pytest.mark.django_db
 
 ORIGIN = (b"origin", b"http://testserver")
 CLOSED_4401 = {"type": "websocket.close", "code": 4401}

@@ -11,7 +11,7 @@ from deployments.models import Deployment, Status
 from tests.accounts.factories import VerifiedUserFactory, api_key_for
 from tests.deployments.test_consumers import CLOSED_4401, in_test_thread, run
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("consumers_keep_the_test_transaction")]
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
