@@ -24,6 +24,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+import psycopg
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Field, Q
 from django.utils import timezone
@@ -151,9 +152,11 @@ def _wallet_changed_on_commit(*, customer_id: int, currency: str) -> None:
 
 # Raised by the database function `billing_ledger_post` (migration 0003), shortfall as DETAIL.
 INSUFFICIENT_FUNDS_SQLSTATE = "BL001"
+# The legs go as array literals (`_pg_array`): psycopg adapting each list element by
+# element cost a fifth of a posting's Python time.
 POST_FUNCTION_CALL = (
-    "SELECT * FROM billing_ledger_post(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::smallint[], "
-    "%s, %s)"
+    "SELECT * FROM billing_ledger_post(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::text[], "
+    "%s::smallint[], %s::bigint[], %s::bigint[])"
 )
 
 
@@ -187,19 +190,25 @@ def _post_in_database(
         metadata_field.get_db_prep_save(txn.metadata, connection),
         txn.created_at,
         must_cover,
-        [line.code for line in lines],
-        [_line_shard(line, shard) for line in lines],
-        [line.customer_id for line in lines],
-        [line.amount for line in lines],
+        _pg_array([line.code for line in lines]),
+        _pg_array([_line_shard(line, shard) for line in lines]),
+        _pg_array([line.customer_id for line in lines]),
+        _pg_array([line.amount for line in lines]),
     ]
     try:
         # In a caller's transaction, a savepoint keeps it usable after a refusal.
         with (
             transaction.atomic() if connection.in_atomic_block else nullcontext(),
-            connection.cursor() as cursor,
+            connection.wrap_database_errors,
         ):
-            cursor.execute(POST_FUNCTION_CALL, params)
-            transaction_id, created, _ = cursor.fetchone()
+            connection.ensure_connection()
+            # A prepared statement with its parameters bound by the server: the call is
+            # parsed and planned once per connection, and psycopg quotes nothing.
+            with psycopg.Cursor(connection.connection) as cursor:
+                cursor.execute(POST_FUNCTION_CALL, params, prepare=True)
+                row = cursor.fetchone()
+            assert row is not None
+            transaction_id, created, _ = row
     except DatabaseError as error:
         diagnostics = getattr(error.__cause__, "diag", None)
         if getattr(error.__cause__, "sqlstate", None) != INSUFFICIENT_FUNDS_SQLSTATE:

@@ -20,6 +20,7 @@ queues again; beat's low-balance sweep checks every customer in any case.
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -46,15 +47,25 @@ def _redis() -> redis.Redis:
     return client
 
 
+# One command, so one round trip and little client work: mark, and claim the drain.
+_MARK = """
+redis.call('SADD', KEYS[1], ARGV[1])
+if ARGV[2] == '1' then redis.call('SADD', KEYS[2], ARGV[1]) end
+if redis.call('SET', KEYS[3], 1, 'NX', 'EX', ARGV[3]) then return 1 end
+return 0
+"""
+_mark_scripts: dict[int, Any] = {}
+
+
 def wallet_reaction_mark(*, customer_id: int, push: bool) -> None:
     """After commit: this customer's wallet changed. One Redis round trip; queues a drain
     only when none is waiting. `push=False` for metering's usage (it pushes per run)."""
-    pipe = _redis().pipeline(transaction=False)
-    pipe.sadd(TO_CHECK, customer_id)
-    if push:
-        pipe.sadd(TO_PUSH, customer_id)
-    pipe.set(SCHEDULED, 1, nx=True, ex=SCHEDULED_SECONDS)
-    if pipe.execute()[-1]:
+    client = _redis()
+    mark = _mark_scripts.get(id(client))
+    if mark is None:
+        mark = _mark_scripts[id(client)] = client.register_script(_MARK)
+    keys = [TO_CHECK, TO_PUSH, SCHEDULED]
+    if mark(keys=keys, args=[customer_id, int(push), SCHEDULED_SECONDS]):
         _drain_queue()
 
 
