@@ -96,7 +96,13 @@ def wallet_reactions_drain() -> tuple[int, int]:
         except Exception:  # a push is a courtesy: the page reads the balance when loaded
             logger.exception("wallet_reactions.push_failed", extra={"customers": len(push_ids)})
     if check_ids:
-        low_balance.low_balance_check_many(customer_ids=check_ids)
+        try:
+            low_balance.low_balance_check_many(customer_ids=check_ids)
+        except Exception:
+            # The database is away: the marks go back for the next drain (the task fails,
+            # the next change queues one; beat's sweep checks everyone in any case).
+            client.sadd(TO_CHECK, *check_ids)
+            raise
     return len(push_ids), len(check_ids)
 
 

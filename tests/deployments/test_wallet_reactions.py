@@ -5,6 +5,7 @@ import logging
 
 import pytest
 from django.conf import settings
+from django.db import OperationalError
 
 from deployments import events, tasks, wallet_reactions
 from tests.accounts.factories import UserFactory
@@ -123,3 +124,25 @@ def test_the_posting_stands_when_redis_is_down(committed, monkeypatch, unused_tc
     assert posted.pk is not None
     assert "wallet_reactions.not_marked" in caplog.text
     ledger_assert_verified()
+
+
+def test_a_drain_that_cannot_check_puts_the_marks_back(committed, monkeypatch):
+    customer = UserFactory().customer
+    committed(top_up, customer, 1_000_000, key="test:db-away")
+
+    def database_away(*, customer_ids, now=None):
+        raise OperationalError("the database is away")
+
+    monkeypatch.setattr(wallet_reactions.low_balance, "low_balance_check_many", database_away)
+    with pytest.raises(OperationalError):
+        wallet_reactions.wallet_reactions_drain()
+
+    monkeypatch.undo()
+    checked = []
+    monkeypatch.setattr(
+        wallet_reactions.low_balance,
+        "low_balance_check_many",
+        lambda *, customer_ids, now=None: checked.extend(customer_ids) or len(customer_ids),
+    )
+    assert wallet_reactions.wallet_reactions_drain() == (0, 1)
+    assert checked == [customer.pk]
