@@ -1,6 +1,7 @@
 """Staff console for billing: the ledger is read-only here (even for superusers); balances
 change only through services, e.g. the "adjust balance" form on a customer balance."""
 
+import uuid
 from decimal import Decimal
 
 from django import forms
@@ -92,7 +93,15 @@ class HoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[Hold]):
     list_select_related = ("account",)
 
 
-class BalanceAdjustForm(forms.Form):
+class OnceForm(forms.Form):
+    """A staff money form that acts once however often it is sent: `submission` is drawn
+    when the form is shown and names the action (its ledger key), so a double click or a
+    resent POST finds what the first one did instead of doing it again."""
+
+    submission = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
+
+
+class BalanceAdjustForm(OnceForm):
     direction = forms.ChoiceField(
         choices=[("credit", "Credit (add to the balance)"), ("debit", "Debit (take from it)")],
         widget=forms.RadioSelect,
@@ -167,6 +176,7 @@ class CustomerBalanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[CustomerBalance]
                     amount=form.signed_micros(),
                     reason=form.cleaned_data["reason"],
                     actor=Actor.staff(request.user, ip_address=client_ip(request)),
+                    key=f"adjust:{form.cleaned_data['submission']}",
                 )
             except DomainError as error:
                 for field, field_errors in (error.errors or {"": [error.detail]}).items():
@@ -205,7 +215,7 @@ class CreditNoteInline(ReadOnlyAdminMixin, admin.TabularInline[CreditNote, Invoi
     extra = 0
 
 
-class CreditNoteForm(forms.Form):
+class CreditNoteForm(OnceForm):
     amount = forms.DecimalField(
         min_value=Decimal("0.000001"),
         max_digits=14,
@@ -277,6 +287,7 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[Invoice]):
                     amount=micros_from_decimal(form.cleaned_data["amount"]),
                     reason=form.cleaned_data["reason"],
                     actor=Actor.staff(request.user, ip_address=client_ip(request)),
+                    submission=form.cleaned_data["submission"],
                 )
             except DomainError as error:
                 for field, field_errors in (error.errors or {"": [error.detail]}).items():
@@ -317,7 +328,7 @@ class TopUpDisputeInline(ReadOnlyAdminMixin, admin.TabularInline[TopUpDispute, T
     extra = 0
 
 
-class TopUpRefundForm(forms.Form):
+class TopUpRefundForm(OnceForm):
     amount = forms.DecimalField(
         min_value=Decimal("0.01"),
         max_digits=10,
@@ -411,6 +422,7 @@ class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[TopUp]):
                     amount=int(form.cleaned_data["amount"] * 100),
                     reason=form.cleaned_data["reason"],
                     actor=Actor.staff(request.user, ip_address=client_ip(request)),
+                    submission=form.cleaned_data["submission"],
                 )
             except DomainError as error:
                 for field, field_errors in (error.errors or {"": [error.detail]}).items():

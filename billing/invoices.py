@@ -18,6 +18,7 @@ from the rounded total by a cent.
 """
 
 import logging
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -480,9 +481,19 @@ def invoices_issue_due(*, now: datetime | None = None) -> int:
 # --- Credit notes -------------------------------------------------------------------------
 
 
-def credit_note_issue(*, invoice: Invoice, amount: int, reason: str, actor: Actor) -> CreditNote:
+def credit_note_issue(
+    *,
+    invoice: Invoice,
+    amount: int,
+    reason: str,
+    actor: Actor,
+    submission: uuid.UUID | None = None,
+) -> CreditNote:
     """Correct an issued invoice: credit `amount` micro-units to the customer's wallet with
-    a reason. The credit notes of one invoice may not add up to more than its total."""
+    a reason. The credit notes of one invoice may not add up to more than its total.
+
+    `submission` names the request (the staff form draws one): issued again with it, the
+    credit note it made is returned and nothing more is credited or numbered."""
     reason = reason.strip()
     errors: dict[str, list[str]] = {}
     if not reason:
@@ -495,6 +506,11 @@ def credit_note_issue(*, invoice: Invoice, amount: int, reason: str, actor: Acto
     with transaction.atomic():
         # One invoice's credit notes one at a time, so their sum is checked under a lock.
         invoice = Invoice.objects.select_for_update().select_related("customer").get(pk=invoice.pk)
+        key = f"creditnote:{invoice.public_id}:{submission}" if submission else None
+        if key is not None:
+            done = invoice.credit_notes.filter(transaction__idempotency_key=key).first()
+            if done is not None:
+                return done
         credited = invoice.credit_notes.aggregate(total=Sum("amount"))["total"] or 0
         if credited + amount > invoice.total:
             left = micros_to_decimal(invoice.total - credited)
@@ -503,7 +519,7 @@ def credit_note_issue(*, invoice: Invoice, amount: int, reason: str, actor: Acto
         number = _number_take(_counter_lock(series=DocumentSeries.CREDIT_NOTE, year=now.year))
         public_id = new_public_id("crn")
         txn = ledger_post(
-            key=f"creditnote:{public_id}",
+            key=key or f"creditnote:{public_id}",
             kind=TransactionKind.ADJUSTMENT,
             memo=f"Credit note {number} for {invoice.number}: {reason}"[:500],
             lines=[

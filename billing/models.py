@@ -386,7 +386,8 @@ class InvoiceLine(models.Model):
 
 
 class CreditNote(models.Model):
-    """A correction to an issued invoice: credits the wallet (key `creditnote:<id>`)."""
+    """A correction to an issued invoice: credits the wallet (key
+    `creditnote:<invoice>:<submission>` from the staff form, else `creditnote:<id>`)."""
 
     public_id = PublicIdField(prefix="crn")
     number = models.CharField(max_length=20, unique=True)
@@ -588,6 +589,8 @@ class TopUpRefund(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.REQUESTED)
     reason = models.CharField(max_length=500, blank=True)
     requested_by = models.CharField(max_length=200, blank=True, help_text="Staff, or Stripe.")
+    # The staff form's request: the same form sent twice makes one refund.
+    submission = models.UUIDField(null=True, blank=True, unique=True, editable=False)
     debit = models.ForeignKey(
         LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

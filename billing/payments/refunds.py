@@ -1,6 +1,7 @@
 """Refunds of paid top-ups: from the staff console or Stripe's dashboard."""
 
 import logging
+import uuid
 
 from django.db import transaction
 from django.db.models import Sum
@@ -45,11 +46,25 @@ def _refund_hold_key(refund: TopUpRefund) -> str:
     return f"refund:{refund.public_id}"
 
 
-def topup_refund(*, topup: TopUp, amount: int, reason: str, actor: Actor) -> TopUpRefund:
+def topup_refund(
+    *,
+    topup: TopUp,
+    amount: int,
+    reason: str,
+    actor: Actor,
+    submission: uuid.UUID | None = None,
+) -> TopUpRefund:
     """Staff refund of `amount` cents to the card: never more than is left of the top-up,
-    nor than the wallet's available balance (reserved by a hold until Stripe answers)."""
+    nor than the wallet's available balance (reserved by a hold until Stripe answers).
+
+    `submission` names the request (the staff form draws one): asked again with it, the
+    refund it made is returned and nothing more is refunded."""
     with transaction.atomic():
         locked = TopUp.objects.select_for_update().get(pk=topup.pk)
+        if submission is not None:
+            done = locked.refunds.filter(submission=submission).first()
+            if done is not None:
+                return done
         in_flight = (
             locked.refunds.filter(status=TopUpRefund.Status.REQUESTED).aggregate(
                 total=Sum("amount")
@@ -63,7 +78,11 @@ def topup_refund(*, topup: TopUp, amount: int, reason: str, actor: Actor) -> Top
             message = f"Refund between $0.01 and ${left / 100:,.2f}, what is left of it."
             raise RefundInvalid(message, errors={"amount": [message]})
         refund = TopUpRefund.objects.create(
-            topup=locked, amount=amount, reason=reason.strip()[:500], requested_by=actor.label
+            topup=locked,
+            amount=amount,
+            reason=reason.strip()[:500],
+            requested_by=actor.label,
+            submission=submission,
         )
         try:
             services.hold_place(

@@ -1,3 +1,4 @@
+import re
 from contextlib import contextmanager
 
 import pytest
@@ -89,3 +90,12 @@ def committed(django_capture_on_commit_callbacks):
             celery_app.conf.task_eager_propagates = False
 
     return run
+
+
+def form_submission(client, url) -> str:
+    """The submission key a staff money form is shown with (its hidden input), as the
+    browser sends it back."""
+    page = client.get(url).content.decode()
+    match = re.search(r'name="submission" value="([0-9a-f-]{36})"', page)
+    assert match, "the form carries no submission key"
+    return match.group(1)

@@ -1,3 +1,5 @@
+import uuid
+
 import pytest
 from django.test import Client
 
@@ -5,7 +7,7 @@ from accounts.models import ActivityEntry, User
 from billing import selectors
 from billing.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from tests.accounts.factories import PASSWORD
-from tests.billing.conftest import top_up
+from tests.billing.conftest import form_submission, ledger_assert_verified, top_up
 
 pytestmark = pytest.mark.usefixtures("ledger_verified")
 
@@ -65,7 +67,12 @@ def test_staff_credit_a_balance_with_a_reason_and_the_log_names_them(
 ):
     response = staff_client.post(
         f"/admin/billing/customerbalance/{customer.pk}/adjust/",
-        {"direction": "credit", "amount": "12.50", "reason": "Compensation for outage #42"},
+        {
+            "direction": "credit",
+            "amount": "12.50",
+            "reason": "Compensation for outage #42",
+            "submission": adjust_form(staff_client, customer),
+        },
     )
 
     assert response.status_code == 302
@@ -95,7 +102,12 @@ def test_a_debit_beyond_the_available_balance_is_refused_and_nothing_is_posted(
 
     response = staff_client.post(
         f"/admin/billing/customerbalance/{customer.pk}/adjust/",
-        {"direction": "debit", "amount": "5.000001", "reason": "Correction"},
+        {
+            "direction": "debit",
+            "amount": "5.000001",
+            "reason": "Correction",
+            "submission": adjust_form(staff_client, customer),
+        },
     )
 
     assert response.status_code == 200
@@ -108,7 +120,12 @@ def test_a_debit_beyond_the_available_balance_is_refused_and_nothing_is_posted(
 def test_an_adjustment_without_a_reason_is_refused(staff_client, customer):
     response = staff_client.post(
         f"/admin/billing/customerbalance/{customer.pk}/adjust/",
-        {"direction": "credit", "amount": "1", "reason": ""},
+        {
+            "direction": "credit",
+            "amount": "1",
+            "reason": "",
+            "submission": adjust_form(staff_client, customer),
+        },
     )
 
     assert response.status_code == 200
@@ -123,8 +140,39 @@ def test_staff_without_the_permission_cannot_adjust(customer):
 
     response = client.post(
         f"/admin/billing/customerbalance/{customer.pk}/adjust/",
-        {"direction": "credit", "amount": "1", "reason": "Because"},
+        {
+            "direction": "credit",
+            "amount": "1",
+            "reason": "Because",
+            "submission": str(uuid.uuid4()),
+        },
     )
 
     assert response.status_code == 403
     assert not LedgerTransaction.objects.exists()
+
+
+def adjust_form(staff_client, customer) -> str:
+    return form_submission(staff_client, f"/admin/billing/customerbalance/{customer.pk}/adjust/")
+
+
+def test_an_adjustment_sent_twice_posts_once(staff_client, customer):
+    url = f"/admin/billing/customerbalance/{customer.pk}/adjust/"
+    data = {
+        "direction": "credit",
+        "amount": "12.50",
+        "reason": "Compensation",
+        "submission": adjust_form(staff_client, customer),
+    }
+
+    first = staff_client.post(url, data)
+    again = staff_client.post(url, data)  # a double click, or the browser resending
+
+    assert (first.status_code, again.status_code) == (302, 302)
+    assert selectors.wallet_balance(customer=customer).posted == 12_500_000
+    assert LedgerTransaction.objects.count() == 1
+    assert ActivityEntry.objects.filter(verb="balance.adjusted").count() == 1
+    # A new form is a new adjustment.
+    staff_client.post(url, {**data, "submission": adjust_form(staff_client, customer)})
+    assert selectors.wallet_balance(customer=customer).posted == 25_000_000
+    ledger_assert_verified()
