@@ -25,6 +25,7 @@ from accounts.forms import ApiKeyForm, CustomerSettingsForm, SshKeyForm
 from accounts.models import ActivityVerb, User
 from accounts.user_agents import user_agent_describe
 from cloudportal.exceptions import DomainError
+from cloudportal.forms import form_add_domain_error
 
 SETTINGS_FIELDS = list(CustomerSettingsForm.base_fields)
 
@@ -44,9 +45,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         try:
             services.customer_update_settings(customer=customer, **form.cleaned_data)
         except DomainError as error:
-            for field, field_errors in (error.errors or {"__all__": [error.detail]}).items():
-                for message in field_errors:
-                    form.add_error(field if field in form.fields else None, message)
+            form_add_domain_error(form, error)
         else:
             messages.success(request, "Your settings are saved.")
             return redirect("accounts:settings")
@@ -71,9 +70,7 @@ def ssh_keys_page(request: HttpRequest) -> HttpResponse:
         except EmailUnverified as error:
             form.add_error(None, error.detail)
         except DomainError as error:
-            for field, field_errors in (error.errors or {"public_key": [error.detail]}).items():
-                for message in field_errors:
-                    form.add_error(field, message)
+            form_add_domain_error(form, error, default_field="public_key")
         else:
             messages.success(request, f"SSH key '{ssh_key.name}' added.")
             return redirect("accounts:ssh-keys")
@@ -133,9 +130,7 @@ def api_keys_page(request: HttpRequest) -> HttpResponse:
         except EmailUnverified as error:
             form.add_error(None, error.detail)
         except DomainError as error:
-            for field, field_errors in (error.errors or {"__all__": [error.detail]}).items():
-                for message in field_errors:
-                    form.add_error(field if field in form.fields else None, message)
+            form_add_domain_error(form, error)
         else:
             # Rendered, not redirected: the secret is shown once and never put in the
             # session (where a flash message would keep it).

@@ -35,6 +35,7 @@ from billing.money import micros_from_decimal
 from billing.templatetags.money import cents_usd, usd
 from cloudportal.admin import ReadOnlyAdminMixin
 from cloudportal.exceptions import DomainError
+from cloudportal.forms import form_add_domain_error
 
 
 @admin.register(LedgerAccount)
@@ -179,9 +180,7 @@ class CustomerBalanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[CustomerBalance]
                     key=f"adjust:{form.cleaned_data['submission']}",
                 )
             except DomainError as error:
-                for field, field_errors in (error.errors or {"": [error.detail]}).items():
-                    for message in field_errors:
-                        form.add_error(field if field in form.fields else None, message)
+                form_add_domain_error(form, error)
             else:
                 self.message_user(
                     request,
@@ -290,9 +289,7 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[Invoice]):
                     submission=form.cleaned_data["submission"],
                 )
             except DomainError as error:
-                for field, field_errors in (error.errors or {"": [error.detail]}).items():
-                    for message in field_errors:
-                        form.add_error(field if field in form.fields else None, message)
+                form_add_domain_error(form, error)
             else:
                 self.message_user(
                     request,
@@ -425,9 +422,7 @@ class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[TopUp]):
                     submission=form.cleaned_data["submission"],
                 )
             except DomainError as error:
-                for field, field_errors in (error.errors or {"": [error.detail]}).items():
-                    for message in field_errors:
-                        form.add_error(field if field in form.fields else None, message)
+                form_add_domain_error(form, error)
             else:
                 self.message_user(
                     request,

@@ -22,6 +22,7 @@ from billing import charts, documents, invoices, payments, selectors
 from billing.exceptions import BillingDetailsInvalid, PaymentProviderError, TopUpInvalid
 from billing.models import MICROS_PER_UNIT, BillingDetails, TopUp, TransactionKind
 from billing.runway import customer_hourly_cost
+from cloudportal.forms import form_add_domain_error
 
 logger = logging.getLogger(__name__)
 
@@ -197,9 +198,7 @@ def billing_details_page(request: HttpRequest) -> HttpResponse:
                 customer=customer, actor=actor_from_request(request), **form.cleaned_data
             )
         except BillingDetailsInvalid as error:
-            for field, errors in (error.errors or {}).items():
-                for message in errors:
-                    form.add_error(field, message)
+            form_add_domain_error(form, error)
         else:
             messages.success(request, "Billing details saved. They apply to new invoices.")
             return redirect("billing:details")

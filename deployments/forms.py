@@ -173,16 +173,6 @@ class DeploymentCreateForm(forms.Form):
             initial["storage_profile"] = first.storage_profiles[0].slug
         return initial
 
-    def add_service_errors(self, errors: dict[str, list[str]] | None, detail: str) -> None:
-        """A DomainError's per-field messages on the matching fields; the rest on the form."""
-        if not errors:
-            self.add_error(None, detail)
-            return
-        for field, messages in errors.items():
-            name = SERVICE_FIELD_NAMES.get(field, field)
-            for message in messages:
-                self.add_error(name if name in self.fields else None, message)
-
     def choices(self) -> dict[str, Any]:
         """The current choices (submitted or initial), as the quote and the service name them."""
         storage_profile = self["storage_profile"].value() or None

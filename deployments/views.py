@@ -22,10 +22,11 @@ from catalog import selectors as catalog_selectors
 from catalog.exceptions import CatalogChoiceNotOffered
 from catalog.pricing import PriceQuote
 from cloudportal.exceptions import DomainError
+from cloudportal.forms import form_add_domain_error
 from deployments import selectors, services
 from deployments.api.serializers import DeploymentOutput
 from deployments.exceptions import DeploymentInsufficientBalance
-from deployments.forms import DeploymentCreateForm
+from deployments.forms import SERVICE_FIELD_NAMES, DeploymentCreateForm
 
 LIST_PAGE_SIZE = 50
 
@@ -99,7 +100,7 @@ def deployment_create_page(request: HttpRequest) -> HttpResponse:
             form.add_error(None, error.detail)
             top_up_url = error.top_up_url
         except DomainError as error:
-            form.add_service_errors(error.errors, error.detail)
+            form_add_domain_error(form, error, field_names=SERVICE_FIELD_NAMES)
         else:
             messages.success(
                 request, f"Launching '{deployment.name}'. This page follows its progress."

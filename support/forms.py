@@ -29,17 +29,7 @@ class MultipleFileField(forms.FileField):
         return [single(data, initial)] if data else []
 
 
-class ServiceErrorsMixin(forms.Form):
-    def add_service_errors(self, errors: dict[str, list[str]] | None, detail: str) -> None:
-        if not errors:
-            self.add_error(None, detail)
-            return
-        for field, messages in errors.items():
-            for message in messages:
-                self.add_error(field if field in self.fields else None, message)
-
-
-class TicketCreateForm(ServiceErrorsMixin):
+class TicketCreateForm(forms.Form):
     subject = forms.CharField(max_length=200)
     category = forms.ChoiceField(choices=Category.choices, initial=Category.OTHER)
     priority = forms.ChoiceField(choices=Priority.choices, initial=Priority.NORMAL)
@@ -65,7 +55,7 @@ class TicketCreateForm(ServiceErrorsMixin):
         ]
 
 
-class TicketReplyForm(ServiceErrorsMixin):
+class TicketReplyForm(forms.Form):
     body = forms.CharField(
         label="Your reply", max_length=20_000, widget=forms.Textarea(attrs={"rows": 6})
     )

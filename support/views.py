@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import selectors as accounts_selectors
 from accounts.models import Customer, User
 from cloudportal.exceptions import DomainError
+from cloudportal.forms import form_add_domain_error
 from support import selectors, services
 from support.attachments import allowed_types_text, attachment_is_inline
 from support.forms import TicketCreateForm, TicketReplyForm
@@ -106,7 +107,7 @@ def ticket_create_page(request: HttpRequest) -> HttpResponse:
                 attachments=values["attachments"],
             )
         except DomainError as error:
-            form.add_service_errors(error.errors, error.detail)
+            form_add_domain_error(form, error)
         else:
             messages.success(request, "Thank you. Support will answer here and by email.")
             return redirect("support:ticket-detail", ticket_id=ticket.public_id)
@@ -144,7 +145,7 @@ def ticket_detail_page(request: HttpRequest, ticket_id: str) -> HttpResponse:
                 attachments=form.cleaned_data["attachments"],
             )
         except DomainError as error:
-            form.add_service_errors(error.errors, error.detail)
+            form_add_domain_error(form, error)
         else:
             messages.success(request, "Reply sent.")
             return redirect("support:ticket-detail", ticket_id=ticket.public_id)
