@@ -46,7 +46,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     Status.DELETED: frozenset(),
 }
 # What counts against the per-customer limit and is "running" for the customer.
-LIVE_STATUSES = frozenset({Status.PENDING, Status.PROVISIONING, Status.ACTIVE})
+# What counts against the customer's limit of running machines: each holds (or is about to
+# hold) a GPU. A starting machine is one; a stopped one has given its GPU back.
+LIVE_STATUSES = frozenset({Status.PENDING, Status.PROVISIONING, Status.ACTIVE, Status.STARTING})
 # Settled states where the stack must still be watched (or cleaned up) by the reconciler.
 WATCHED_STATUSES = frozenset(
     {

@@ -164,14 +164,7 @@ def _deployment_insert(
     actor: Actor | None,
 ) -> Deployment:
     with transaction.atomic():
-        # Lock the customer so two concurrent creates cannot both pass the limit.
-        Customer.objects.select_for_update().filter(pk=customer.pk).first()
-        limit = settings.DEPLOYMENTS_MAX_LIVE_PER_CUSTOMER
-        if selectors.deployment_live_count(customer=customer) >= limit:
-            raise DeploymentLimitReached(
-                f"You can have {limit} running deployments at once. Delete one first, "
-                "or contact support to raise the limit."
-            )
+        _live_limit_check(customer=customer)
         api_key = _api_key_spend_cap_check(
             customer=customer,
             actor=actor,
@@ -380,6 +373,18 @@ def _start_afford_check(*, deployment: Deployment) -> None:
         )
 
 
+def _live_limit_check(*, customer: Customer) -> None:
+    """Refuse one more running machine past the limit. Locks the customer (call it inside
+    the transaction that adds it) so two creates or starts at once cannot both pass."""
+    Customer.objects.select_for_update().filter(pk=customer.pk).first()
+    limit = settings.DEPLOYMENTS_MAX_LIVE_PER_CUSTOMER
+    if selectors.deployment_live_count(customer=customer) >= limit:
+        raise DeploymentLimitReached(
+            f"You can have {limit} running deployments at once. Delete or stop one first, "
+            "or contact support to raise the limit."
+        )
+
+
 def deployment_request_start(
     *, deployment: Deployment, actor: Actor | None = None, low_balance: bool = False
 ) -> Deployment:
@@ -395,9 +400,15 @@ def deployment_request_start(
             raise DeploymentStateConflict(
                 f"It is {_status_label(locked.status)}; only a stopped deployment can be started."
             )
+        _live_limit_check(customer=locked.customer)
         _start_afford_check(deployment=locked)
-        # The hold grows back from an hour of storage to the whole hour.
-        charging.deployment_hold_running(deployment=locked)
+        try:
+            # The hold grows back from an hour of storage to the whole hour.
+            charging.deployment_hold_running(deployment=locked, allow_short=False)
+        except InsufficientFunds:
+            # Another start or create took the money since the check: refuse the same way.
+            _start_afford_check(deployment=locked)
+            raise
         locked.desired_state = DesiredState.ACTIVE
         locked.stopped_by_low_balance = False
         locked.save(update_fields=["desired_state", "stopped_by_low_balance", "updated_at"])

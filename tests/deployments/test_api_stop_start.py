@@ -127,3 +127,27 @@ def test_a_machine_launched_before_boot_from_volume_is_not_stopped(launch, clien
     assert response.status_code == 409
     assert response.json()["detail"].startswith("This machine was launched before machines")
     assert refreshed(deployment).status == "ACTIVE"
+
+
+def test_a_start_past_the_running_limit_is_refused(launch, client, settings):
+    settings.DEPLOYMENTS_MAX_LIVE_PER_CUSTOMER = 1
+    deployment = stopped(launch)
+    launch(name="second")  # the stopped machine gave its GPU back: this one may run
+
+    response = client.post(f"/api/v1/deployments/{deployment.public_id}/start")
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "deployment_limit_reached"
+    assert refreshed(deployment).status == "STOPPED"
+    ledger_assert_verified()
+
+
+def test_a_starting_machine_counts_against_the_limit(launch, client, spec, settings):
+    settings.DEPLOYMENTS_MAX_LIVE_PER_CUSTOMER = 1
+    deployment = stopped(launch)
+    assert client.post(f"/api/v1/deployments/{deployment.public_id}/start").status_code == 202
+
+    response = client.post("/api/v1/deployments", {**spec, "name": "second"}, format="json")
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "deployment_limit_reached"
