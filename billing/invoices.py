@@ -185,8 +185,11 @@ def _wallet_entries(*, customer: Customer, currency: str) -> QuerySet[LedgerEntr
 def _belongs_before(moment: datetime) -> Q:
     """Wallet entries that belong to a month before `moment`: usage by its window, anything
     else (and usage posted without a window) by when it was posted."""
-    return Q(transaction__usage_charges__window_start__lt=moment) | Q(
-        transaction__usage_charges__isnull=True, created_at__lt=moment
+    # Exists, not a join: metering posts one transaction for many charges, and a join would
+    # count its entry once per charge.
+    charges = UsageCharge.objects.filter(transaction=OuterRef("transaction"))
+    return Q(Exists(charges.filter(window_start__lt=moment))) | Q(
+        ~Exists(charges), created_at__lt=moment
     )
 
 

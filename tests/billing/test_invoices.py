@@ -2,7 +2,7 @@
 
 import io
 import threading
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -28,8 +28,9 @@ from billing.models import (
 from billing.tasks import invoices_issue_due_task
 from cloudportal.celery import app as celery_app
 from tests.accounts.factories import UserFactory
-from tests.billing.conftest import ledger_assert_verified
+from tests.billing.conftest import ledger_assert_verified, top_up
 from tests.billing.invoicing import (
+    COMPUTE_RATE,
     ISSUE_TIME,
     NOVEMBER,
     OCTOBER,
@@ -468,3 +469,36 @@ def test_a_longest_reason_still_fits_its_invoice_line(customer):
 
     [line] = invoice.lines.all()
     assert line.description == ("Adjustment: " + "x" * 500)[:500]
+
+
+def test_usage_metered_as_one_posting_per_window_opens_the_next_month_once(customer):
+    """Metering posts one transaction for all of a customer's charges of a window: the next
+    month opens at the month's closing balance, each debit counted once."""
+    with time_machine.travel(at(2026, 10, 1, 12), tick=False):
+        top_up(customer, 100_000_000, key="test:grouped:funds")
+    window = at(2026, 10, 20, 10, 0)
+    lines = [
+        services.UsageLine(
+            customer_id=customer.pk,
+            customer_public_id=customer.public_id,
+            subject=f"dep_{n}",
+            label=f"machine {n}",
+            component=component,
+            window_start=window,
+            seconds=60,
+            rate=COMPUTE_RATE,
+            amount=1_000,
+        )
+        for n in range(2)
+        for component in ("compute", "storage")
+    ]
+    with time_machine.travel(window + timedelta(seconds=90), tick=False):
+        posted = services.usage_charges_post_many(lines=lines)
+    assert (posted.charges, posted.postings) == (4, 1)
+
+    october = invoices.invoice_build(customer=customer, period_start=OCTOBER)
+    november = invoices.invoice_build(customer=customer, period_start=NOVEMBER)
+
+    assert october.invoice.closing_balance == 100_000_000 - 4_000
+    assert november.invoice.opening_balance == october.invoice.closing_balance
+    ledger_assert_verified()
