@@ -225,16 +225,17 @@ def topup_payment_apply(*, payment: stripe_gateway.Payment) -> TopUp | None:
         if payment.status != "succeeded":
             _payment_progress(topup, payment)
             return topup
-        if topup.credit_id is not None or (
-            topup.payment_intent_id == payment.id and topup.status == Status.NEEDS_REVIEW
-        ):
-            return topup  # credited (or refused for review) before: nothing more to do
         if topup.payment_intent_id and topup.payment_intent_id != payment.id:
-            # A second successful payment for one top-up (paid twice): its own top-up.
+            # A second successful payment for one top-up (paid twice): its own top-up, asked
+            # before "credited already", which is about the first payment.
             topup = TopUp.objects.create(customer=topup.customer, amount=payment.amount_received)
             _flag(topup, "a second payment for one top-up")
             topup.save(update_fields=["needs_review", "review_reason"])
             topup = TopUp.objects.select_for_update().get(pk=topup.pk)
+        elif topup.credit_id is not None or (
+            topup.payment_intent_id == payment.id and topup.status == Status.NEEDS_REVIEW
+        ):
+            return topup  # credited (or refused for review) before: nothing more to do
         _credit(topup, payment)
     return topup
 

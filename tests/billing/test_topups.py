@@ -337,3 +337,22 @@ def test_the_pull_job_rereads_a_waiting_topup_once_per_interval(customer, stripe
     assert payments.payments_pull()["refreshed"] == 0  # not again before 5 minutes
     topup.refresh_from_db()
     assert topup.status == TopUp.Status.PENDING
+
+
+def test_a_second_payment_for_a_credited_topup_is_credited_as_its_own_and_flagged(
+    customer, stripe_sim, ledger_verified
+):
+    topup = create(customer, amount=2000)
+    stripe_sim.pay(topup)
+    stripe_sim.deliver_and_process()
+    # The same top-up paid again through another Checkout Session (a second tab, say).
+    session = checkout_without_topup(stripe_sim, customer.stripe_customer.stripe_id)
+    stripe_sim.store.objects[session.id]["_intent_metadata"] = {"topup": topup.public_id}
+    stripe_sim.control("POST", f"checkout/{session.id}/pay", {"card": "4242424242424242"})
+
+    stripe_sim.deliver_and_process()
+
+    second = TopUp.objects.get(needs_review=True)
+    assert second.pk != topup.pk
+    assert (second.amount_paid, second.review_reason) == (2000, "a second payment for one top-up")
+    assert posted(customer) == 40_000_000  # both payments are in the wallet
