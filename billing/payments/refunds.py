@@ -148,6 +148,8 @@ def refund_apply(*, refund: stripe_gateway.Refund) -> TopUpRefund | None:
         went_out = refund.status in {"pending", "requires_action", "succeeded"}
         if went_out and row.debit_id is None and row.status != TopUpRefund.Status.NEEDS_REVIEW:
             _refund_debit(locked_topup, row, refund)
+        elif refund.status == "succeeded" and row.status == TopUpRefund.Status.PENDING:
+            row.status = TopUpRefund.Status.SUCCEEDED  # debited while pending; now it is done
         elif refund.status in {"failed", "canceled"}:
             _refund_reverse(locked_topup, row, refund)
         row.updated_at = timezone.now()

@@ -3,7 +3,7 @@
 import pytest
 
 from accounts.activity import Actor
-from billing import payments, selectors
+from billing import payments, selectors, stripe_gateway
 from billing.exceptions import RefundInvalid
 from billing.models import Hold, LedgerTransaction, TopUp, TopUpRefund, TransactionKind
 from tests.accounts.factories import UserFactory
@@ -166,3 +166,22 @@ def test_a_dispute_lost_before_its_creation_arrives_posts_the_loss_once(
 
     assert (balance(customer).posted, balance(customer).held) == (0, 0)
     assert LedgerTransaction.objects.filter(kind=TransactionKind.DISPUTE).count() == 1
+
+
+def test_a_pending_refund_that_succeeds_later_reads_succeeded(customer, paid, ledger_verified):
+    def stripe_says(status):
+        return payments.refund_apply(
+            refund=stripe_gateway.Refund(
+                id="re_slow",
+                amount=1000,
+                currency="usd",
+                status=status,
+                payment_intent_id=paid.payment_intent_id,
+                metadata={},
+            )
+        )
+
+    assert stripe_says("pending").status == TopUpRefund.Status.PENDING
+    assert stripe_says("succeeded").status == TopUpRefund.Status.SUCCEEDED
+    assert refunds_posted().count() == 1  # debited once, when it went out
+    assert balance(customer).posted == 40_000_000
