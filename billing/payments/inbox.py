@@ -74,9 +74,14 @@ def webhook_receive(*, payload: bytes, signature_header: str | None) -> WebhookE
     return webhook_event_store(event=event, source="webhook")
 
 
-def webhook_event_store(*, event: dict[str, Any], source: str) -> WebhookEvent:
+def _process_later(event_pk: int) -> None:
+    """Queue an inbox event's processing after commit (retried with backoff)."""
     from billing.tasks import webhook_event_process_task  # tasks import this module
 
+    transaction.on_commit(lambda: webhook_event_process_task.delay(event_pk))
+
+
+def webhook_event_store(*, event: dict[str, Any], source: str) -> WebhookEvent:
     with transaction.atomic():
         inbox, created = WebhookEvent.objects.get_or_create(
             provider=PROVIDER,
@@ -84,7 +89,7 @@ def webhook_event_store(*, event: dict[str, Any], source: str) -> WebhookEvent:
             defaults={"type": event["type"], "payload": event, "source": source},
         )
         if created and source == "webhook":  # the pull job processes its own at once
-            transaction.on_commit(lambda: webhook_event_process_task.delay(inbox.pk))
+            _process_later(inbox.pk)
     logger.info(
         "webhook.received",
         extra={"event": event["id"], "type": event["type"], "duplicate": not created},
@@ -178,7 +183,13 @@ def payments_pull() -> dict[str, int]:
         for event in events:
             inbox = webhook_event_store(event=event.payload, source="pull")
             if inbox.status in {WebhookEvent.Status.RECEIVED, WebhookEvent.Status.FAILED}:
-                webhook_event_process(event_pk=inbox.pk)
+                try:
+                    webhook_event_process(event_pk=inbox.pk)
+                except Exception:
+                    # Recorded FAILED on its row; retried like a webhook, with backoff, so
+                    # one event that will not go through does not hold up those after it.
+                    logger.exception("payments.pull_event_failed", extra={"event": event.id})
+                    _process_later(inbox.pk)
                 new += 1
             cursor.last_event_id, cursor.updated_at = event.id, timezone.now()
             cursor.save(update_fields=["last_event_id", "updated_at"])

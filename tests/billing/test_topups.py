@@ -356,3 +356,31 @@ def test_a_second_payment_for_a_credited_topup_is_credited_as_its_own_and_flagge
     assert second.pk != topup.pk
     assert (second.amount_paid, second.review_reason) == (2000, "a second payment for one top-up")
     assert posted(customer) == 40_000_000  # both payments are in the wallet
+
+
+def test_an_event_the_pull_job_cannot_process_does_not_hold_up_the_rest(
+    customer, stripe_sim, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from billing.payments import inbox
+
+    stripe_sim.faults(drop=True)
+    settings.TOPUP_PULL_AFTER = 3600
+    topup = create(customer)
+    stripe_sim.pay(topup)
+    process = inbox.webhook_event_process
+    first = stripe_sim.store.events[0]["id"]
+
+    def fails_on_the_first(*, event_pk):
+        if WebhookEvent.objects.get(pk=event_pk).event_id == first:
+            raise RuntimeError("a bug in one handler")
+        return process(event_pk=event_pk)
+
+    monkeypatch.setattr(inbox, "webhook_event_process", fails_on_the_first)
+    with django_capture_on_commit_callbacks() as queued:
+        payments.payments_pull()
+
+    topup.refresh_from_db()
+    assert topup.status == TopUp.Status.SUCCEEDED  # the later events went through
+    assert PaymentCursor.objects.get().last_event_id == stripe_sim.store.events[-1]["id"]
+    # The one that failed is queued to be retried like a webhook.
+    assert [c for c in queued if "_process_later" in c.__qualname__] != []
