@@ -287,6 +287,9 @@ X_FRAME_OPTIONS = "DENY"
 TRUSTED_PROXY_HOPS: int = env.int("TRUSTED_PROXY_HOPS", default=0)
 if TRUSTED_PROXY_HOPS < 0:
     raise ImproperlyConfigured("TRUSTED_PROXY_HOPS is a number of proxies: 0 or more.")
+# The same count for what reads the address itself: allauth's rate limits (sign-in
+# failures per IP) and DRF's throttles (below, NUM_PROXIES).
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_HOPS
 # Sent on every response (cloudportal/csp.py): code and data only from this server.
 CONTENT_SECURITY_POLICY: dict[str, str] = {
     "default-src": "'self'",
@@ -331,6 +334,9 @@ REST_FRAMEWORK = {
         "user": env.str("API_THROTTLE_USER", default="1000/min"),
         "api_key": env.str("API_THROTTLE_API_KEY", default="600/min"),
     },
+    # Anonymous throttling keys on the client IP: read as cloudportal/client_ip.py reads it,
+    # so a made-up X-Forwarded-For does not make a new client.
+    "NUM_PROXIES": TRUSTED_PROXY_HOPS,
     "PAGE_SIZE": 50,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }

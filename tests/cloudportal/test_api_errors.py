@@ -140,6 +140,17 @@ def test_too_many_requests_is_429_with_retry_after(api_client, monkeypatch):
     assert "throttled" in body["detail"].lower()
 
 
+def test_a_made_up_forwarded_header_does_not_escape_the_anonymous_limit(api_client, monkeypatch):
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "anon", "2/min")
+
+    statuses = [
+        api_client.get("/api/v1/", headers={"X-Forwarded-For": f"203.0.113.{n}"}).status_code
+        for n in range(3)
+    ]
+
+    assert statuses == [200, 200, 429]
+
+
 def test_domain_error_keeps_its_code_status_and_message(api_client):
     response = api_client.get("/api/v1/test/domain-error")
 
