@@ -17,6 +17,7 @@ from django.utils.timezone import localtime
 from accounts import services
 from accounts.activity import Actor, client_ip
 from accounts.api_keys import api_key_revoke
+from accounts.exceptions import ApiKeyRevoked
 from accounts.models import ActivityEntry, ApiKey, Customer, LoginSession, SshKey, User
 from accounts.user_agents import user_agent_describe
 from cloudportal.admin import ReadOnlyAdminMixin
@@ -231,7 +232,10 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
         actor = Actor.staff(request.user, ip_address=client_ip(request))
         revoked = 0
         for api_key in queryset.filter(revoked_at__isnull=True).order_by("id"):
-            api_key_revoke(api_key=api_key, actor=actor)
+            try:
+                api_key_revoke(api_key=api_key, actor=actor)
+            except ApiKeyRevoked:
+                continue  # revoked since the list was read (its owner, another staff member)
             revoked += 1
         self.message_user(request, f"Revoked {revoked} API key(s).", messages.SUCCESS)
 

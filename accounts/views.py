@@ -1,6 +1,7 @@
 """Account pages: settings, SSH keys, sessions. Sign-in flows are allauth's own pages, two
 of them extended here to say what happened (a resend held back, a link already used)."""
 
+import contextlib
 import math
 from datetime import UTC, datetime, time
 from decimal import Decimal
@@ -20,7 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import allauth, api_keys, selectors, services
 from accounts.activity import actor_from_request
-from accounts.exceptions import EmailUnverified
+from accounts.exceptions import ApiKeyRevoked, EmailUnverified
 from accounts.forms import ApiKeyForm, CustomerSettingsForm, SshKeyForm
 from accounts.models import ActivityVerb, User
 from accounts.user_agents import user_agent_describe
@@ -166,7 +167,8 @@ def api_key_revoke_page(request: HttpRequest, api_key_id: str) -> HttpResponse:
     customer = selectors.customer_for_user(user=page_user(request))
     api_key = api_keys.api_key_get(customer=customer, public_id=api_key_id)
     if request.method == "POST":
-        if api_key.revoked_at is None:
+        # Revoked already (a second click, another tab): it is revoked, as asked.
+        with contextlib.suppress(ApiKeyRevoked):
             api_keys.api_key_revoke(api_key=api_key, actor=actor_from_request(request))
         messages.success(request, f"API key '{api_key.name}' revoked.")
         return redirect("accounts:api-keys")

@@ -366,3 +366,22 @@ def test_a_refused_address_hammering_a_key_is_logged_once_a_minute(customer, ano
     entries = ActivityEntry.objects.filter(verb=ActivityVerb.API_KEY_IP_REFUSED)
     assert sorted(entry.ip_address for entry in entries) == ["198.51.100.1", "198.51.100.2"]
     assert all(entry.created_at >= start for entry in entries)
+
+
+def test_revoking_a_key_revoked_a_moment_before_says_it_is_revoked(customer, monkeypatch):
+    """A second click or another tab: the page read the key before the other revoke landed."""
+    from django.test import Client
+
+    from accounts import api_keys
+
+    api_key, _ = api_key_for(customer)
+    stale = ApiKey.objects.get(pk=api_key.pk)  # read before the other revoke
+    api_keys.api_key_revoke(api_key=api_key)
+    monkeypatch.setattr(api_keys, "api_key_get", lambda **kwargs: stale)
+    browser = Client()
+    browser.force_login(customer.user)
+
+    response = browser.post(f"/accounts/api-keys/{api_key.public_id}/revoke/")
+
+    assert response.status_code == 302
+    assert ActivityEntry.objects.filter(verb=ActivityVerb.API_KEY_REVOKED).count() == 1
