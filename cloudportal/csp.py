@@ -10,6 +10,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 
 HEADER = "Content-Security-Policy"
@@ -18,9 +19,13 @@ HEADER = "Content-Security-Policy"
 def content_security_policy(request: HttpRequest) -> str:
     directives = dict(settings.CONTENT_SECURITY_POLICY)
     # The live-updates WebSocket is this host too; 'self' covers ws: only in CSP 3 browsers.
-    host = request.get_host()
-    connect = directives.get("connect-src", "'self'")
-    directives["connect-src"] = f"{connect} ws://{host} wss://{host}"
+    try:
+        host = request.get_host()
+    except DisallowedHost:
+        host = None  # the response is the 400 that says so; it opens no socket
+    if host:
+        connect = directives.get("connect-src", "'self'")
+        directives["connect-src"] = f"{connect} ws://{host} wss://{host}"
     # A top-up form posts here and is redirected to the payment provider's hosted page;
     # form-action governs that redirect too.
     form_action = directives.get("form-action", "'self'")

@@ -70,3 +70,11 @@ def test_the_api_docs_run_no_inline_script(client, path):
 
     assert response.status_code == 200
     assert not INLINE_SCRIPT.findall(response.content.decode())
+
+
+def test_a_request_for_another_host_is_a_problem_with_the_policy(client):
+    response = client.get("/api/v1/", HTTP_HOST="evil.example")
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert "script-src" in response["Content-Security-Policy"]
