@@ -226,7 +226,9 @@ def api_key_revoke(*, api_key: ApiKey, actor: Actor | None = None) -> ApiKey:
 
 
 def api_key_list(*, customer: Customer) -> QuerySet[ApiKey]:
-    return ApiKey.objects.filter(customer=customer).order_by("-created_at")
+    return (
+        ApiKey.objects.filter(customer=customer).select_related("customer").order_by("-created_at")
+    )
 
 
 def api_key_get(*, customer: Customer, public_id: str) -> ApiKey:

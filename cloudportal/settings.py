@@ -530,8 +530,6 @@ if METERING_INTERVAL_SECONDS < 1:
 METERING_BATCH_WINDOWS: int = env.int("METERING_BATCH_WINDOWS", default=15)
 if METERING_BATCH_WINDOWS < 1:
     raise ImproperlyConfigured("METERING_BATCH_WINDOWS must be at least 1.")
-# Where a customer short of money is sent to add some (the 402's and the form's link).
-BILLING_TOP_UP_URL: str = env.str("BILLING_TOP_UP_URL", default="/billing/")
 
 # --- Support ----------------------------------------------------------------------
 

@@ -13,8 +13,7 @@ import logging
 from collections.abc import Iterable
 from decimal import ROUND_CEILING, Decimal
 
-from django.conf import settings
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from accounts import services as accounts_services
 from accounts.activity import Actor
@@ -34,11 +33,8 @@ def hold_key(public_id: str) -> str:
 
 
 def top_up_url() -> str:
-    """Where a customer adds money: the top-up page once it exists, else the setting."""
-    try:
-        return reverse("billing:topup")
-    except NoReverseMatch:
-        return settings.BILLING_TOP_UP_URL
+    """Where a customer adds money (the 402's and the launch page's link)."""
+    return reverse("billing:topup")
 
 
 def deployment_afford_check(
@@ -119,10 +115,6 @@ def deployment_hold_stopped(*, deployment: Deployment) -> Hold:
         allow_short=True,
         memo=f"{deployment.name}: next hour stopped",
     )
-
-
-def deployment_hold_release(*, deployment: Deployment) -> None:
-    deployment_holds_release(public_ids=[deployment.public_id])
 
 
 def deployment_holds_release(*, public_ids: Iterable[str]) -> None:

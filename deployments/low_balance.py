@@ -182,8 +182,13 @@ def _dry(episode: LowBalanceEpisode, customer: Customer, now: datetime) -> list[
     for deployment in _costing(customer).filter(status=Status.ACTIVE):
         try:
             services.deployment_request_stop(deployment=deployment, low_balance=True)
-        except DeploymentStateConflict:
-            continue  # moved meanwhile (a delete): nothing to stop
+        except DeploymentStateConflict as conflict:
+            # Moved meanwhile (a delete), or launched before machines could be stopped: that
+            # one runs on until the grace period ends (README), which staff should know.
+            logger.warning(
+                "low_balance.not_stopped",
+                extra={"deployment_id": deployment.public_id, "reason": conflict.detail},
+            )
     ends = grace_ends_at(episode)
     assert ends is not None
     if now >= ends - DELETION_NOTICE and episode.deletion_warned_at is None:
