@@ -101,10 +101,6 @@ def ssh_key_delete_page(request: HttpRequest, ssh_key_id: str) -> HttpResponse:
     )
 
 
-def _units(micros: int | None) -> Decimal | None:
-    return None if micros is None else Decimal(micros) / 1_000_000
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def api_keys_page(request: HttpRequest) -> HttpResponse:
@@ -128,10 +124,8 @@ def api_keys_page(request: HttpRequest) -> HttpResponse:
                 created_by=user,
                 actor=actor_from_request(request),
             )
-        except EmailUnverified as error:
-            form.add_error(None, error.detail)
         except DomainError as error:
-            form_add_domain_error(form, error)
+            form_add_domain_error(form, error, field_names={"expires_at": "expires_on"})
         else:
             # Rendered, not redirected: the secret is shown once and never put in the
             # session (where a flash message would keep it).

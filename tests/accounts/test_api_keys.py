@@ -385,3 +385,19 @@ def test_revoking_a_key_revoked_a_moment_before_says_it_is_revoked(customer, mon
 
     assert response.status_code == 302
     assert ActivityEntry.objects.filter(verb=ActivityVerb.API_KEY_REVOKED).count() == 1
+
+
+def test_an_expiry_in_the_past_is_said_under_the_expiry_field(customer):
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(customer.user)
+
+    page = browser.post(
+        "/accounts/api-keys/",
+        {"name": "old", "scopes": ["deployments:read"], "expires_on": "2020-01-01"},
+    )
+
+    assert page.status_code == 200
+    assert page.context["form"].errors["expires_on"] == ["The expiry must be in the future."]
+    assert not ApiKey.objects.exists()
