@@ -195,6 +195,68 @@ def test_consumed_usage_is_always_posted_even_below_zero(customer):
     assert (balance.posted, balance.available) == (-250_000, -250_000)
 
 
+def test_a_wallet_on_two_lines_is_checked_on_what_the_transaction_takes_from_it_in_all(
+    customer, other_customer
+):
+    top_up(customer, 1_000_000)
+    refund = SystemAccount.REFUNDS
+
+    # Alone, the -3 would overdraw it; with the +2.5 on the same wallet it takes 0.5 in all.
+    services.ledger_post(
+        key="refund:net-covered",
+        kind="refund",
+        memo="",
+        lines=[
+            Line.wallet(customer, -3_000_000),
+            Line.wallet(customer, 2_500_000),
+            Line.system(refund, 500_000),
+        ],
+    )
+    assert selectors.wallet_balance(customer=customer).posted == 500_000
+
+    # In all it takes 1.0 of the 0.5 left, whichever order the lines come in.
+    with pytest.raises(InsufficientFunds) as raised:
+        services.ledger_post(
+            key="refund:net-short",
+            kind="refund",
+            memo="",
+            lines=[
+                Line.system(refund, 1_000_000),
+                Line.wallet(customer, 2_000_000),
+                Line.wallet(customer, -3_000_000),
+                Line.wallet(other_customer, 4_000_000),
+                Line.wallet(other_customer, -4_000_000),
+            ],
+        )
+    assert raised.value.shortfall == 500_000
+    assert not LedgerTransaction.objects.filter(idempotency_key="refund:net-short").exists()
+    assert selectors.wallet_balance(customer=customer).posted == 500_000
+
+
+def test_the_posting_call_is_parsed_and_planned_once_per_connection(customer):
+    """A posting is one call of a prepared statement: the server parses and plans it once
+    per connection, not at every posting (psycopg prepared nothing under Django's
+    connection settings, so it was parsed and planned each time)."""
+    from django.db import connection
+
+    def executions() -> tuple[int, int]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*), coalesce(sum(generic_plans + custom_plans), 0) "
+                "FROM pg_prepared_statements WHERE statement LIKE '%billing_ledger_post(%'"
+            )
+            return cursor.fetchone()
+
+    _, before = executions()
+    top_up(customer, 1_000_000, key="prepared:1")
+    use(customer, 250_000, key="prepared:2")
+    use(customer, 250_000, key="prepared:3")
+
+    statements, after = executions()
+    assert (statements, after - before) == (1, 3)
+    assert selectors.wallet_balance(customer=customer).posted == 500_000
+
+
 def test_a_dispute_the_bank_took_is_posted_below_zero(customer):
     services.ledger_post(
         key="stripe:dp:dp_1",
