@@ -457,6 +457,12 @@ DEPLOYMENTS_LOW_BALANCE_GRACE_HOURS: int = env.int(
 )
 if DEPLOYMENTS_LOW_BALANCE_GRACE_HOURS < 24:
     raise ImproperlyConfigured("DEPLOYMENTS_LOW_BALANCE_GRACE_HOURS must be at least 24.")
+# How long a process keeps its wallet-change marks (seconds) before one Redis round trip
+# sends them all to the balance push and low-balance drain (deployments/wallet_reactions.py):
+# what a push may lag behind a posting, for one round trip per many postings under load.
+WALLET_REACTIONS_LINGER_SECONDS: float = env.float("WALLET_REACTIONS_LINGER_SECONDS", default=0.05)
+if not 0 <= WALLET_REACTIONS_LINGER_SECONDS <= 5:
+    raise ImproperlyConfigured("WALLET_REACTIONS_LINGER_SECONDS must be between 0 and 5.")
 # The system disk: every machine boots from a volume of this size made from its image
 # (it outlives the server across stop and start), billed as storage at this price per
 # GB-month on top of any data volume. Read by the quote and by the stack a create renders.

@@ -15,7 +15,7 @@ def wallet_changed_react(
     """A posting or a hold: the customer's balance sockets want the new balance and runway
     (metering's usage postings are pushed by metering, once per run) and low balance may
     have a step to take (a top-up restarts what it stopped, a posting may run it dry).
-    Both run coalesced on a worker (`wallet_reactions`); here, one Redis round trip."""
+    Both run coalesced on a worker (`wallet_reactions`); here, a mark kept for a moment."""
     try:
         wallet_reactions.wallet_reaction_mark(customer_id=customer_id, push=source != "usage")
     except Exception:  # Redis or the broker is down: beat's sweep checks every customer

@@ -5,22 +5,32 @@ customer and run on a worker.
 the reactions right there (three queries and a channel-layer send for the push, a Celery
 message for the check) cost the posting process about ten times the posting itself: a
 ledger that must take 1,000 postings a second spent its time on runway figures nobody
-had looked at yet. So a change only marks its customer in two Redis sets (one round trip),
-and the first mark after a drain queues one `wallet_reactions_drain` task; the drain takes
-every marked customer at once: one push for all of them (`events.publish_balances`, three
-queries whatever their number) and one low-balance check each. A burst of postings on one
-wallet therefore costs one push and one check, which read the balance after the burst.
+had looked at yet. So a change only marks its customer in two Redis sets, and the first
+mark after a drain queues one `wallet_reactions_drain` task; the drain takes every marked
+customer at once: one push for all of them (`events.publish_balances`, three queries
+whatever their number) and one low-balance check each. A burst of postings on one wallet
+therefore costs one push and one check, which read the balance after the burst.
+
+Even one Redis round trip per posting was a third of a posting's cost (the writer waits,
+is switched out, switched back), so a process keeps its marks for
+`WALLET_REACTIONS_LINGER_SECONDS` (a twentieth of a second) and a thread of its own sends
+all it gathered in one round trip: under load one trip carries many postings' marks, when
+quiet a change reaches its sockets that much later. 0 sends each mark at once (the tests).
 
 Nothing is lost between a mark and a drain: the drain first clears the "scheduled" flag,
 then takes the sets, so a mark that comes after the flag is cleared queues the next drain,
 and one that came before is in the sets it takes. If the queued task is lost (broker down,
 worker killed before it ran), the flag expires after `SCHEDULED_SECONDS` and the next change
-queues again; beat's low-balance sweep checks every customer in any case.
+queues again; a process killed while it holds marks loses at most a linger's worth of them.
+Beat's low-balance sweep checks every customer in any case.
 """
 
+import atexit
 import logging
+import os
+import threading
+import time
 from collections.abc import Iterable
-from typing import Any
 
 import redis
 from django.conf import settings
@@ -47,26 +57,106 @@ def _redis() -> redis.Redis:
     return client
 
 
-# One command, so one round trip and little client work: mark, and claim the drain.
-_MARK = """
-redis.call('SADD', KEYS[1], ARGV[1])
-if ARGV[2] == '1' then redis.call('SADD', KEYS[2], ARGV[1]) end
-if redis.call('SET', KEYS[3], 1, 'NX', 'EX', ARGV[3]) then return 1 end
-return 0
-"""
-_mark_scripts: dict[int, Any] = {}
-
-
 def wallet_reaction_mark(*, customer_id: int, push: bool) -> None:
-    """After commit: this customer's wallet changed. One Redis round trip; queues a drain
-    only when none is waiting. `push=False` for metering's usage (it pushes per run)."""
-    client = _redis()
-    mark = _mark_scripts.get(id(client))
-    if mark is None:
-        mark = _mark_scripts[id(client)] = client.register_script(_MARK)
-    keys = [TO_CHECK, TO_PUSH, SCHEDULED]
-    if mark(keys=keys, args=[customer_id, int(push), SCHEDULED_SECONDS]):
+    """After commit: this customer's wallet changed. `push=False` for metering's usage
+    (it pushes per run). Kept for the linger and sent with the process's other marks;
+    with no linger, sent now (one Redis round trip, raising if Redis is away)."""
+    if settings.WALLET_REACTIONS_LINGER_SECONDS <= 0:
+        _marks_send(check={customer_id}, push={customer_id} if push else set())
+        return
+    _pending.add(customer_id=customer_id, push=push)
+
+
+def marks_flush() -> int:
+    """Send this process's kept marks now; returns how many customers they named. The
+    flushing thread calls it after each linger; a clean exit calls it last."""
+    check, push = _pending.take()
+    if not check:
+        return 0
+    try:
+        _marks_send(check=check, push=push)
+    except Exception:
+        # Redis is away: kept for the next try (the next mark wakes the thread).
+        _pending.put_back(check=check, push=push)
+        raise
+    return len(check)
+
+
+def _marks_send(*, check: set[int], push: set[int]) -> None:
+    """One round trip: the marks, then the claim on the drain (after the marks, so a drain
+    that claimed before them is the one that takes them)."""
+    pipe = _redis().pipeline(transaction=False)
+    pipe.sadd(TO_CHECK, *check)
+    if push:
+        pipe.sadd(TO_PUSH, *push)
+    pipe.set(SCHEDULED, 1, nx=True, ex=SCHEDULED_SECONDS)
+    if pipe.execute()[-1]:
         _drain_queue()
+
+
+class _Pending:
+    """This process's marks not sent yet, and the thread that sends them."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.check: set[int] = set()
+        self.push: set[int] = set()
+        self.wake = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def add(self, *, customer_id: int, push: bool) -> None:
+        with self.lock:
+            self.check.add(customer_id)
+            if push:
+                self.push.add(customer_id)
+            if self.thread is None:
+                self.thread = threading.Thread(
+                    target=self._flush_forever, name="wallet-reactions-marks", daemon=True
+                )
+                self.thread.start()
+        self.wake.set()
+
+    def take(self) -> tuple[set[int], set[int]]:
+        with self.lock:
+            check, push = self.check, self.push
+            self.check, self.push = set(), set()
+        return check, push
+
+    def put_back(self, *, check: set[int], push: set[int]) -> None:
+        with self.lock:
+            self.check |= check
+            self.push |= push
+
+    def _flush_forever(self) -> None:
+        while True:
+            self.wake.wait()
+            time.sleep(settings.WALLET_REACTIONS_LINGER_SECONDS)  # gather what comes
+            self.wake.clear()  # before taking: a mark from now on wakes the next round
+            try:
+                marks_flush()
+            except Exception:  # Redis or the broker is down: beat's sweep checks everyone
+                logger.exception("wallet_reactions.not_marked")
+
+
+_pending = _Pending()
+
+
+def _after_fork_in_child() -> None:
+    # The parent's lock may be held and its thread does not exist here; its marks are
+    # the parent's to send.
+    global _pending
+    _pending = _Pending()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    try:
+        marks_flush()
+    except Exception:
+        logger.exception("wallet_reactions.not_marked")
 
 
 def _drain_queue() -> None:

@@ -35,6 +35,14 @@ def _consumers_keep_the_test_connection(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _wallet_marks_sent_at_once(settings):
+    """A posting's balance-change mark goes to Redis before the test goes on, not from a
+    thread a moment later (into the next test's emptied Redis); test_wallet_reactions
+    covers the linger."""
+    settings.WALLET_REACTIONS_LINGER_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """PBKDF2 takes a third of a second on purpose; tests hash hundreds of passwords."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

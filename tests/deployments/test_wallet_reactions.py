@@ -2,6 +2,7 @@
 customer once, however many postings came before it, and no change is lost."""
 
 import logging
+import time
 
 import pytest
 from django.conf import settings
@@ -146,3 +147,53 @@ def test_a_drain_that_cannot_check_puts_the_marks_back(committed, monkeypatch):
     )
     assert wallet_reactions.wallet_reactions_drain() == (0, 1)
     assert checked == [customer.pk]
+
+
+def wait_until(condition, seconds=5.0):
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return condition()
+
+
+def test_a_process_sends_the_marks_of_a_linger_in_one_round_trip(
+    settings, committed, pushed, checked, monkeypatch
+):
+    settings.WALLET_REACTIONS_LINGER_SECONDS = 1.0
+    trips: list[set[int]] = []
+    send = wallet_reactions._marks_send
+
+    def counted(*, check, push):
+        trips.append(set(check))
+        send(check=check, push=push)
+
+    monkeypatch.setattr(wallet_reactions, "_marks_send", counted)
+    customers = [UserFactory().customer for _ in range(3)]
+    for n, customer in enumerate(customers * 3):
+        committed(top_up, customer, 1_000_000, key=f"test:linger:{n}")
+
+    assert queued_drains() == 0  # kept for the linger, not sent posting by posting
+    assert wait_until(lambda: queued_drains() == 1)  # the process's own thread sent them
+    assert trips == [{customer.pk for customer in customers}]
+    assert wallet_reactions.wallet_reactions_drain() == (3, 3)
+    assert pushed == [{customer.pk for customer in customers}]
+    ledger_assert_verified()
+
+
+def test_marks_the_thread_could_not_send_are_kept_for_the_next_try(
+    settings, committed, unused_tcp_port, caplog
+):
+    settings.WALLET_REACTIONS_LINGER_SECONDS = 0.05
+    reachable = settings.REDIS_URL
+    customer = UserFactory().customer
+    settings.REDIS_URL = f"redis://127.0.0.1:{unused_tcp_port}/0"
+
+    with caplog.at_level(logging.ERROR, logger="deployments.wallet_reactions"):
+        posted = committed(top_up, customer, 1_000_000, key="test:linger:redis-down")
+        assert wait_until(lambda: "wallet_reactions.not_marked" in caplog.text)
+
+    assert posted.pk is not None  # the posting stands
+    settings.REDIS_URL = reachable
+    assert wallet_reactions.marks_flush() == 1  # still there when Redis is back
+    assert queued_drains() == 1
+    assert wallet_reactions.wallet_reactions_drain() == (1, 1)
