@@ -276,6 +276,9 @@ def _post_in_python(
     return None
 
 
+_SYSTEM_CODES = frozenset(SystemAccount.values)  # `.values` builds its list at every read
+
+
 def _validate(*, key: str, memo: str, lines: Sequence[Line], currency: str) -> None:
     problems = []
     if not key or len(key) > MAX_KEY_LENGTH:
@@ -293,7 +296,7 @@ def _validate(*, key: str, memo: str, lines: Sequence[Line], currency: str) -> N
         if line.code.startswith(f"{AccountKind.WALLET}:"):
             if line.customer_id is None:
                 problems.append(f"{line.code}: build wallet lines with Line.wallet().")
-        elif line.code not in SystemAccount.values or line.customer_id is not None:
+        elif line.code not in _SYSTEM_CODES or line.customer_id is not None:
             problems.append(f"{line.code}: not an account of the chart.")
     if not problems and sum(line.amount for line in lines) != 0:
         problems.append(
