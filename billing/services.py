@@ -225,8 +225,8 @@ _PREPARE_ONLY_WHEN_ASKED = 2**31
 
 def _post_function_call(raw: psycopg.Connection[Any], params: list[Any]) -> tuple[Any, ...]:
     """The posting function's call as a statement prepared on this connection: the server
-    parses and plans it once per connection instead of at every posting (a fifth of the
-    server's work), its parameters bound by the server (psycopg quotes nothing)."""
+    parses and plans it once per connection instead of at every posting, its parameters
+    bound by the server (psycopg quotes nothing)."""
     threshold = raw.prepare_threshold
     raw.prepare_threshold = _PREPARE_ONLY_WHEN_ASKED
     try:
