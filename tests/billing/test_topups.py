@@ -459,3 +459,28 @@ def test_an_event_the_pull_job_cannot_process_does_not_hold_up_the_rest(
     assert PaymentCursor.objects.get().last_event_id == stripe_sim.store.events[-1]["id"]
     # The one that failed is queued to be retried like a webhook.
     assert [c for c in queued if "_process_later" in c.__qualname__] != []
+
+
+def test_an_event_stripe_refuses_for_good_is_not_queued_again_by_the_pull_job(
+    customer, stripe_sim, settings, django_capture_on_commit_callbacks
+):
+    stripe_sim.faults(drop=True)
+    settings.TOPUP_PULL_AFTER = 3600
+    topup = create(customer)
+    stripe_sim.pay(topup)
+    stripe_sim.faults(
+        http=[{"method": "GET", "path": "/v1/payment_intents", "status": 400, "count": 50}]
+    )
+
+    with django_capture_on_commit_callbacks() as queued:
+        payments.payments_pull()
+
+    failed = WebhookEvent.objects.filter(status=WebhookEvent.Status.FAILED)
+    assert set(failed.values_list("type", flat=True)) == {
+        "checkout.session.completed",
+        "payment_intent.succeeded",
+    }
+    assert all(event.error.startswith("Not retried:") for event in failed)
+    assert [c for c in queued if "_process_later" in c.__qualname__] == []
+    assert PaymentCursor.objects.get().last_event_id == stripe_sim.store.events[-1]["id"]
+    assert posted(customer) == 0
