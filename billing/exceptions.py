@@ -70,9 +70,12 @@ class PaymentProviderError(DomainError):
     status = 502
     title = "The payment provider did not accept the request"
 
-    def __init__(self, detail: str, *, retryable: bool, provider_code: str = "") -> None:
+    def __init__(
+        self, detail: str, *, retryable: bool, provider_code: str = "", provider_param: str = ""
+    ) -> None:
         self.retryable = retryable
         self.provider_code = provider_code
+        self.provider_param = provider_param  # the request parameter the provider refused
         super().__init__(detail)
 
 

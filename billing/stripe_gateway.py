@@ -118,6 +118,7 @@ def _call(operation: str, function: Any, *args: Any, **kwargs: Any) -> Any:
             error.user_message or str(error) or "The payment provider refused the request.",
             retryable=retryable,
             provider_code=error.code or "",
+            provider_param=getattr(error, "param", None) or "",
         ) from error
 
 
@@ -138,12 +139,20 @@ def _id(value: Any) -> str:
     return value if isinstance(value, str) else str(value.id)
 
 
-def customer_create(*, email: str, customer_public_id: str) -> str:
+def customer_create(*, email: str, customer_public_id: str, replacing: str = "") -> str:
+    """A Stripe customer for a portal customer; `replacing`: the id of the one Stripe no
+    longer knows, which gives the request its own idempotency key (the first one's key
+    would answer with the forgotten object)."""
+    metadata = {"customer": customer_public_id}
+    key = f"customer:{customer_public_id}"
+    if replacing:
+        metadata["replaces"] = replacing
+        key = f"{key}:replacing:{replacing}"
     created = _call(
         "customers.create",
         client().v1.customers.create,
-        params={"email": email, "metadata": {"customer": customer_public_id}},
-        options={"idempotency_key": f"customer:{customer_public_id}"},
+        params={"email": email, "metadata": metadata},
+        options={"idempotency_key": key},
     )
     return str(created.id)
 
@@ -182,7 +191,9 @@ def checkout_session_create(
             "success_url": success_url,
             "cancel_url": cancel_url,
         },
-        options={"idempotency_key": f"topup:{topup_public_id}:checkout"},
+        # One session per top-up and Stripe customer: when a forgotten customer is
+        # replaced, the retry must not replay the refusal stored under the first key.
+        options={"idempotency_key": f"topup:{topup_public_id}:checkout:{stripe_customer_id}"},
     )
     return _session(session)
 

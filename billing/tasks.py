@@ -67,7 +67,8 @@ def document_email_task(kind: str, object_id: int) -> None:
     max_retries=12,
 )
 def webhook_event_process_task(event_pk: int) -> None:
-    """Act on one stored webhook event (billing.payments); retried until it goes through."""
+    """Act on one stored webhook event (billing.payments); retried while what stops it may
+    pass (the service records a permanent refusal from Stripe and raises nothing)."""
     payments.webhook_event_process(event_pk=event_pk)
 
 

@@ -57,8 +57,8 @@ def checkout_session_create(store: Store, params: dict[str, Any], base_url: str)
         if not params.get(name):
             raise StripeError(400, f"Missing required param: {name}.", param=name)
     customer = params.get("customer")
-    if customer:
-        store.get(customer, "customer")
+    if customer and (store.objects.get(customer) or {}).get("object") != "customer":
+        raise missing("customer", customer, param="customer")  # Stripe names the param
     session_id = new_id("cs")
     intent_data = params.get("payment_intent_data") or {}
     expires_at = int(params.get("expires_at") or time.time() + SESSION_LIFETIME)

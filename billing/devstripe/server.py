@@ -146,6 +146,10 @@ class Handler(BaseHTTPRequestHandler):
             )
         key = self.headers.get("Idempotency-Key")
         store = self.server.store
+        fault = store.take_http_fault(method, path)
+        if fault is not None:
+            self._fault(fault)
+            return
         with store.lock:
             if method == "POST" and key:
                 remembered = store.idempotent.get((key, path))
@@ -159,6 +163,24 @@ class Handler(BaseHTTPRequestHandler):
             if method == "POST" and key and status < 500:
                 store.idempotent[key, path] = (status, body)
         self._json(status, body)
+
+    def _fault(self, rule: dict[str, Any]) -> None:
+        """An armed API fault, answered as Stripe answers that status."""
+        status = int(rule.get("status", 500))
+        kind = "api_error" if status >= 500 else "invalid_request_error"
+        if status == 429:
+            kind = "rate_limit_error"
+        error = StripeError(
+            status,
+            str(rule.get("message") or "devstripe: an injected fault."),
+            type=str(rule.get("type") or kind),
+            code=rule.get("code") or ("rate_limit" if status == 429 else None),
+            param=rule.get("param"),
+        )
+        headers = {}
+        if "should_retry" in rule:
+            headers["Stripe-Should-Retry"] = "true" if rule["should_retry"] else "false"
+        self._json(status, {"error": error.body}, headers=headers)
 
     def _api_route(self, method: str, path: str, params: dict[str, Any]) -> dict[str, Any]:
         store = self.server.store

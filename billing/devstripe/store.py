@@ -76,13 +76,19 @@ def missing(kind: str, object_id: str, param: str = "id") -> StripeError:
 
 @dataclass
 class Faults:
-    """Switchable delivery faults (POST /_devstripe/faults)."""
+    """Switchable faults (POST /_devstripe/faults): of webhook deliveries, and `http`,
+    errors answered to API requests."""
 
     duplicate: int = 1  # deliver each event this many times
     reorder: bool = False  # hold events, then deliver the batch newest first on flush
     delay: float = 0.0  # seconds before each delivery
     drop: bool = False  # never deliver (the event is still in GET /v1/events)
     fail_first: int = 0  # answer a delivery's first n attempts as failed (retries)
+    # [{"method", "path", "status", "count", "type", "code", "param", "message",
+    #   "should_retry"}]: the next `count` API requests whose method matches and whose path
+    # contains `path` get this error; should_retry sets Stripe-Should-Retry (the SDK
+    # retries a 5xx by itself unless it is false).
+    http: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -120,6 +126,18 @@ class Store:
             self.deliveries.clear()
             self.idempotent.clear()
             self.faults = Faults()
+
+    def take_http_fault(self, method: str, path: str) -> dict[str, Any] | None:
+        """The first armed API fault matching this request, consumed once."""
+        with self.lock:
+            for rule in self.faults.http:
+                if rule.get("method", "*") not in ("*", method) or rule.get("path", "") not in path:
+                    continue
+                rule["count"] = int(rule.get("count", 1)) - 1
+                if rule["count"] <= 0:
+                    self.faults.http.remove(rule)
+                return rule
+            return None
 
     def put(self, obj: dict[str, Any]) -> dict[str, Any]:
         self.objects[obj["id"]] = obj

@@ -120,7 +120,8 @@ HANDLERS = {
 
 
 def webhook_event_process(*, event_pk: int) -> WebhookEvent:
-    """Act on one inbox event: re-read its object from Stripe, apply it. Idempotent."""
+    """Act on one inbox event: re-read its object from Stripe, apply it. Idempotent.
+    Raises what is worth retrying; a refusal Stripe will repeat is recorded FAILED."""
     inbox = WebhookEvent.objects.get(pk=event_pk)
     if inbox.status in {WebhookEvent.Status.PROCESSED, WebhookEvent.Status.IGNORED}:
         return inbox
@@ -137,10 +138,28 @@ def webhook_event_process(*, event_pk: int) -> WebhookEvent:
             applied = refund_sync(refund_id=event.object_id)
         elif handler == "dispute":
             applied = dispute_sync(dispute_id=event.object_id)
-    except Exception as error:
-        WebhookEvent.objects.filter(pk=inbox.pk).update(
-            status=WebhookEvent.Status.FAILED, error=f"{type(error).__name__}: {error}"[:2000]
+    except PaymentProviderError as error:
+        if error.retryable:
+            _record_failure(inbox, f"{type(error).__name__}: {error}")
+            raise
+        # Stripe refused for good (a bad request, an object it will never have): retrying
+        # changes nothing and only delays the alert. Staff find it FAILED with this note.
+        code = f" ({error.provider_code})" if error.provider_code else ""
+        _record_failure(inbox, f"Not retried: Stripe refused it for good{code}: {error}")
+        logger.error(
+            "webhook.event_failed",
+            extra={
+                "event": event.id,
+                "type": event.type,
+                "object": event.object_id,
+                "provider_code": error.provider_code,
+                "retryable": False,
+            },
         )
+        inbox.refresh_from_db()
+        return inbox
+    except Exception as error:
+        _record_failure(inbox, f"{type(error).__name__}: {error}")
         raise
     status = WebhookEvent.Status.PROCESSED if handler else WebhookEvent.Status.IGNORED
     # Money for no top-up and no customer we know: staff find it by this note.
@@ -150,6 +169,12 @@ def webhook_event_process(*, event_pk: int) -> WebhookEvent:
     )
     inbox.refresh_from_db()
     return inbox
+
+
+def _record_failure(inbox: WebhookEvent, error: str) -> None:
+    WebhookEvent.objects.filter(pk=inbox.pk).update(
+        status=WebhookEvent.Status.FAILED, error=error[:2000]
+    )
 
 
 # --- Pull reconciliation ------------------------------------------------------------------

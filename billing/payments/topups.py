@@ -25,7 +25,7 @@ from billing.models import (
     TransactionKind,
 )
 from billing.services import Line
-from billing.stripe_gateway import PROVIDER
+from billing.stripe_gateway import PROVIDER, CheckoutSession
 
 logger = logging.getLogger(__name__)
 
@@ -112,18 +112,7 @@ def topup_create(
     if topup.checkout_url:
         return topup
     try:
-        stripe_customer_id = _stripe_customer(customer)
-        session = stripe_gateway.checkout_session_create(
-            topup_public_id=topup.public_id,
-            customer_public_id=customer.public_id,
-            stripe_customer_id=stripe_customer_id,
-            amount=topup.amount,
-            currency=topup.currency,
-            product_name="GPU Cloud balance top-up",
-            success_url=f"{return_url_base}/billing/top-up/{topup.public_id}/return"
-            "?session_id={CHECKOUT_SESSION_ID}",
-            cancel_url=f"{return_url_base}/billing/top-up/{topup.public_id}/return?canceled=1",
-        )
+        session = _checkout_session_create(topup, return_url_base)
     except PaymentProviderError as error:
         with transaction.atomic():
             locked = TopUp.objects.select_for_update().get(pk=topup.pk)
@@ -138,6 +127,55 @@ def topup_create(
         _save(locked, "checkout_session_id", "checkout_url")
     logger.info("topup.created", extra={"topup": locked.public_id, "amount": amount})
     return locked
+
+
+def _checkout_session_create(topup: TopUp, return_url_base: str) -> CheckoutSession:
+    """The top-up's Checkout Session, for the customer's Stripe customer; one Stripe no
+    longer knows (keys of another account, a restarted devstripe) is replaced, once."""
+    customer = topup.customer
+    stripe_customer_id = _stripe_customer(customer)
+    try:
+        return _checkout_session_for(topup, stripe_customer_id, return_url_base)
+    except PaymentProviderError as error:
+        if (error.provider_code, error.provider_param) != ("resource_missing", "customer"):
+            raise
+    replacement = _stripe_customer_replace(customer, stale_id=stripe_customer_id)
+    logger.warning(
+        "stripe_customer.replaced",
+        extra={
+            "customer": customer.public_id,
+            "stale": stripe_customer_id,
+            "replacement": replacement,
+            "topup": topup.public_id,
+        },
+    )
+    return _checkout_session_for(topup, replacement, return_url_base)
+
+
+def _checkout_session_for(
+    topup: TopUp, stripe_customer_id: str, return_url_base: str
+) -> CheckoutSession:
+    return stripe_gateway.checkout_session_create(
+        topup_public_id=topup.public_id,
+        customer_public_id=topup.customer.public_id,
+        stripe_customer_id=stripe_customer_id,
+        amount=topup.amount,
+        currency=topup.currency,
+        product_name="GPU Cloud balance top-up",
+        success_url=f"{return_url_base}/billing/top-up/{topup.public_id}/return"
+        "?session_id={CHECKOUT_SESSION_ID}",
+        cancel_url=f"{return_url_base}/billing/top-up/{topup.public_id}/return?canceled=1",
+    )
+
+
+def _stripe_customer_replace(customer: Customer, *, stale_id: str) -> str:
+    """A new Stripe customer in place of `stale_id`; the stored id it ends with."""
+    # The key names the stale id: concurrent top-ups replacing it get the same object.
+    stripe_id = stripe_gateway.customer_create(
+        email=customer.user.email, customer_public_id=customer.public_id, replacing=stale_id
+    )
+    StripeCustomer.objects.filter(customer=customer, stripe_id=stale_id).update(stripe_id=stripe_id)
+    return StripeCustomer.objects.get(customer=customer).stripe_id
 
 
 def _stripe_customer(customer: Customer) -> str:

@@ -77,6 +77,43 @@ def test_the_sdk_gets_stripes_errors(sending_devstripe):
     assert (missing.value.http_status, missing.value.code) == (404, "resource_missing")
 
 
+def test_a_checkout_for_a_customer_it_does_not_know_names_the_customer_param(sending_devstripe):
+    url, _ = sending_devstripe
+    client = stripe.StripeClient("sk_test_x", base_addresses={"api": url})
+
+    with pytest.raises(stripe.InvalidRequestError) as missing:
+        client.v1.checkout.sessions.create(
+            params={
+                "mode": "payment",
+                "customer": "cus_gone",
+                "line_items": [
+                    {"quantity": 1, "price_data": {"currency": "usd", "unit_amount": 500}}
+                ],
+                "success_url": "http://portal/ok",
+                "cancel_url": "http://portal/no",
+            }
+        )
+
+    error = missing.value
+    assert (error.http_status, error.code, error.param) == (404, "resource_missing", "customer")
+    assert error.user_message == "No such customer: 'cus_gone'"
+
+
+def test_an_http_fault_answers_the_next_matching_requests_with_stripes_error(sending_devstripe):
+    url, store = sending_devstripe
+    client = stripe.StripeClient("sk_test_x", base_addresses={"api": url}, max_network_retries=0)
+    faults = {"method": "GET", "path": "/v1/events", "status": 503, "count": 2}
+    requests.post(f"{url}/_devstripe/faults", json={"http": [faults]}, timeout=5)
+
+    for _ in range(2):
+        with pytest.raises(stripe.APIError) as failed:
+            client.v1.events.list()
+        assert failed.value.http_status == 503
+    client.v1.customers.create()  # another request: not matched
+    assert client.v1.events.list().object == "list"  # the fault is used up
+    assert store.faults.http == []
+
+
 def test_devstripe_refuses_to_start_without_debug():
     env = {key: value for key, value in os.environ.items() if key != "DJANGO_DEBUG"}
 

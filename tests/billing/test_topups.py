@@ -1,5 +1,6 @@
 """Card top-ups against devstripe: credited exactly once, whatever brings the news."""
 
+import logging
 import threading
 from datetime import timedelta
 
@@ -9,8 +10,15 @@ from django.db import connection
 from accounts.activity import Actor
 from accounts.models import ActivityEntry, ActivityVerb
 from billing import payments, selectors
-from billing.exceptions import TopUpInvalid, TopUpRequestKeyReused
-from billing.models import LedgerTransaction, PaymentCursor, TopUp, TransactionKind, WebhookEvent
+from billing.exceptions import PaymentProviderError, TopUpInvalid, TopUpRequestKeyReused
+from billing.models import (
+    LedgerTransaction,
+    PaymentCursor,
+    StripeCustomer,
+    TopUp,
+    TransactionKind,
+    WebhookEvent,
+)
 from tests.billing.conftest import ledger_assert_verified
 from tests.billing.stripe_sim import inbox_process
 
@@ -228,6 +236,73 @@ def test_a_request_key_reused_for_another_amount_is_refused(customer, stripe_sim
     assert TopUp.objects.count() == 1
 
 
+def stripe_customers(stripe_sim) -> list[str]:
+    return [key for key, obj in stripe_sim.store.objects.items() if obj["object"] == "customer"]
+
+
+def test_a_stripe_customer_stripe_no_longer_knows_is_replaced_and_the_topup_goes_through(
+    customer, stripe_sim, caplog, ledger_verified
+):
+    # Keys moved to another Stripe account, or devstripe restarted: the stored id is gone.
+    StripeCustomer.objects.create(customer=customer, stripe_id="cus_gone")
+
+    with caplog.at_level(logging.WARNING, logger="billing.payments.topups"):
+        topup = create(customer)
+
+    assert topup.status == TopUp.Status.PENDING
+    [replacement] = stripe_customers(stripe_sim)
+    assert StripeCustomer.objects.get(customer=customer).stripe_id == replacement
+    assert stripe_sim.store.objects[topup.checkout_session_id]["customer"] == replacement
+    [logged] = [record for record in caplog.records if record.msg == "stripe_customer.replaced"]
+    assert (logged.customer, logged.stale, logged.replacement, logged.topup) == (
+        customer.public_id,
+        "cus_gone",
+        replacement,
+        topup.public_id,
+    )
+    stripe_sim.pay(topup)
+    stripe_sim.deliver_and_process()
+    topup.refresh_from_db()
+    assert topup.status == TopUp.Status.SUCCEEDED
+    assert posted(customer) == 50_000_000
+
+    second = create(customer)  # the new id is kept: no other customer at Stripe
+
+    assert second.status == TopUp.Status.PENDING
+    assert stripe_sim.store.objects[second.checkout_session_id]["customer"] == replacement
+    assert stripe_customers(stripe_sim) == [replacement]
+
+
+def test_a_stripe_customer_forgotten_after_its_creation_is_replaced_by_another(
+    customer, stripe_sim
+):
+    first = create(customer)
+    forgotten = StripeCustomer.objects.get(customer=customer).stripe_id
+    # Stripe no longer has it, but still remembers the request that created it (its
+    # idempotency key customer:<id>): a replacement made with that key would be it again.
+    del stripe_sim.store.objects[forgotten]
+
+    topup = create(customer)
+
+    assert (first.status, topup.status) == (TopUp.Status.PENDING, TopUp.Status.PENDING)
+    [replacement] = stripe_customers(stripe_sim)
+    assert replacement != forgotten
+    assert StripeCustomer.objects.get(customer=customer).stripe_id == replacement
+
+
+def test_a_topup_fails_when_the_replacement_customer_cannot_be_made(customer, stripe_sim):
+    StripeCustomer.objects.create(customer=customer, stripe_id="cus_gone")
+    stripe_sim.faults(http=[{"method": "POST", "path": "/v1/customers", "status": 400}])
+
+    with pytest.raises(PaymentProviderError):
+        create(customer)
+
+    topup = TopUp.objects.get()
+    assert (topup.status, topup.checkout_url) == (TopUp.Status.FAILED, "")
+    assert StripeCustomer.objects.get(customer=customer).stripe_id == "cus_gone"
+    assert stripe_customers(stripe_sim) == []
+
+
 def test_a_cursor_stripe_no_longer_knows_starts_over(customer, stripe_sim, ledger_verified):
     stripe_sim.faults(drop=True)
     topup = create(customer)
@@ -384,3 +459,28 @@ def test_an_event_the_pull_job_cannot_process_does_not_hold_up_the_rest(
     assert PaymentCursor.objects.get().last_event_id == stripe_sim.store.events[-1]["id"]
     # The one that failed is queued to be retried like a webhook.
     assert [c for c in queued if "_process_later" in c.__qualname__] != []
+
+
+def test_an_event_stripe_refuses_for_good_is_not_queued_again_by_the_pull_job(
+    customer, stripe_sim, settings, django_capture_on_commit_callbacks
+):
+    stripe_sim.faults(drop=True)
+    settings.TOPUP_PULL_AFTER = 3600
+    topup = create(customer)
+    stripe_sim.pay(topup)
+    stripe_sim.faults(
+        http=[{"method": "GET", "path": "/v1/payment_intents", "status": 400, "count": 50}]
+    )
+
+    with django_capture_on_commit_callbacks() as queued:
+        payments.payments_pull()
+
+    failed = WebhookEvent.objects.filter(status=WebhookEvent.Status.FAILED)
+    assert set(failed.values_list("type", flat=True)) == {
+        "checkout.session.completed",
+        "payment_intent.succeeded",
+    }
+    assert all(event.error.startswith("Not retried:") for event in failed)
+    assert [c for c in queued if "_process_later" in c.__qualname__] == []
+    assert PaymentCursor.objects.get().last_event_id == stripe_sim.store.events[-1]["id"]
+    assert posted(customer) == 0
