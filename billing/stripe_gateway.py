@@ -102,9 +102,15 @@ def _call(operation: str, function: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return function(*args, **kwargs)
     except stripe.StripeError as error:
-        retryable = isinstance(error, stripe.APIConnectionError | stripe.RateLimitError) or (
-            error.http_status is not None and error.http_status >= 500
-        )
+        # A refused key (401, 403) is the portal's configuration, not the request: staff
+        # fix it, and the payment Stripe took must then still be credited.
+        retryable = isinstance(
+            error,
+            stripe.APIConnectionError
+            | stripe.RateLimitError
+            | stripe.AuthenticationError
+            | stripe.PermissionError,
+        ) or (error.http_status is not None and error.http_status >= 500)
         logger.warning(
             "stripe.call_failed",
             extra={

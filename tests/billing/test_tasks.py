@@ -64,6 +64,27 @@ def test_an_event_stripe_answers_with_a_passing_error_is_retried_until_it_goes_t
     assert topup.status == TopUp.Status.SUCCEEDED
 
 
+@pytest.mark.parametrize("status", [401, 403])
+def test_an_event_read_with_a_key_stripe_refuses_is_retried_until_the_key_is_fixed(
+    status, client, customer, stripe_sim, eager_celery, django_capture_on_commit_callbacks
+):
+    topup = payments.topup_create(
+        customer=customer, amount=5000, actor=Actor.system(), return_url_base="http://testserver"
+    )
+    stripe_sim.pay(topup)
+    intent_id = stripe_sim.store.objects[topup.checkout_session_id]["payment_intent"]
+    fault = {"method": "GET", "path": "/v1/payment_intents", "status": status}
+    stripe_sim.faults(http=[{**fault, "count": 2}])  # then staff put the right key back
+
+    event = receive(
+        client, django_capture_on_commit_callbacks, "payment_intent.succeeded", intent_id
+    )
+
+    assert (event.status, event.attempts) == (WebhookEvent.Status.PROCESSED, 3)
+    topup.refresh_from_db()
+    assert topup.status == TopUp.Status.SUCCEEDED
+
+
 def test_an_event_stripe_refuses_for_good_is_recorded_failed_and_not_retried(
     client, db, stripe_sim, eager_celery, django_capture_on_commit_callbacks, caplog
 ):
