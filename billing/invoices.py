@@ -10,7 +10,8 @@
   both parties' details as they stood. `invoices_issue_due` is the daily job.
 - `credit_note_issue` corrects an issued invoice by crediting the wallet
   (`CN-2026-000001`, ledger key `creditnote:<public id>`).
-- `receipt_issue` makes out the receipt of one top-up posting.
+- `receipt_issue` issues the receipt of one top-up posting, in the transaction that
+  credits it (`billing.payments.topups`), with both parties' details as they stand then.
 
 The rounding rule: amounts are exact micro-unit sums; a page rounds each figure to cents
 once, half up (`billing.money.micros_to_cents`), so the cents of the lines may differ
@@ -573,7 +574,9 @@ def credit_note_issue(
 
 
 def receipt_issue(*, txn: LedgerTransaction) -> Receipt:
-    """The receipt of one top-up posting; made out once (a second call returns it)."""
+    """Issue the receipt of one top-up posting, once: the top-up service calls it in the
+    transaction that credits the wallet; a second call (a webhook retried) returns the
+    receipt that exists (one per transaction, a unique constraint)."""
     existing = Receipt.objects.filter(transaction=txn).first()
     if existing is not None:
         return existing
@@ -602,19 +605,3 @@ def receipt_issue(*, txn: LedgerTransaction) -> Receipt:
         },
     )
     return receipt
-
-
-def receipts_issue_missing(*, customer: Customer, currency: str = DEFAULT_CURRENCY) -> int:
-    """Make out the receipts of the customer's top-ups that have none yet."""
-    missing = LedgerTransaction.objects.filter(
-        kind=TransactionKind.TOPUP,
-        receipt__isnull=True,
-        entries__account__customer=customer,
-        entries__account__kind=AccountKind.WALLET,
-        currency=currency,
-    ).order_by("created_at")
-    made = 0
-    for txn in missing:
-        receipt_issue(txn=txn)
-        made += 1
-    return made

@@ -415,7 +415,7 @@ class CreditNote(models.Model):
 
 class Receipt(models.Model):
     """The receipt of one top-up (a TOPUP posting on the wallet), with both parties'
-    details as they stood when it was first made out."""
+    details as they stood when it was issued, with the top-up's credit."""
 
     public_id = PublicIdField(prefix="rcp")
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="receipts")

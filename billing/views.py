@@ -157,7 +157,6 @@ def credit_note_pdf_page(request: HttpRequest, credit_note_id: str) -> HttpRespo
 @login_required
 def receipt_list_page(request: HttpRequest) -> HttpResponse:
     customer = _customer(request)
-    invoices.receipts_issue_missing(customer=customer)
     page = Paginator(selectors.receipt_list(customer=customer), DOCUMENTS_PAGE_SIZE).get_page(
         request.GET.get("page")
     )

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from accounts import selectors as accounts_selectors
 from accounts.activity import actor_from_request
 from accounts.models import Customer, User
-from billing import documents, invoices, payments, selectors
+from billing import documents, payments, selectors
 from billing.api.serializers import (
     BalanceOutput,
     InvoiceDetailOutput,
@@ -179,7 +179,6 @@ class ReceiptListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         customer = request_customer(request)
-        invoices.receipts_issue_missing(customer=customer)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(
             selectors.receipt_list(customer=customer), request, view=self

@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts import services as accounts_services
 from accounts.activity import Actor
 from accounts.models import ActivityVerb, Customer
-from billing import services, stripe_gateway
+from billing import invoices, services, stripe_gateway
 from billing.exceptions import (
     PaymentProviderError,
     TopUpInvalid,
@@ -196,8 +196,9 @@ def _stripe_customer(customer: Customer) -> str:
 
 
 def topup_fulfil(*, payment_intent_id: str) -> TopUp | None:
-    """Re-read the PaymentIntent and apply it: credit once when it succeeded, else move
-    the top-up's status. Safe to call any number of times, from anywhere."""
+    """Re-read the PaymentIntent and apply it: credit once (with the top-up's receipt)
+    when it succeeded, else move the top-up's status. Safe to call any number of times,
+    from anywhere."""
     payment = stripe_gateway.payment_get(payment_intent_id=payment_intent_id)
     return topup_payment_apply(payment=payment)
 
@@ -331,6 +332,7 @@ def _credit(topup: TopUp, payment: stripe_gateway.Payment) -> None:
     )
     topup.credit = txn
     fields.append("credit")
+    invoices.receipt_issue(txn=txn)
     if payment.amount_received != topup.amount:
         _move(topup, Status.NEEDS_REVIEW)
         _flag(topup, f"paid {payment.amount_received} cents for a top-up of {topup.amount}")

@@ -5,9 +5,10 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import time_machine
+from django.db import transaction
 
 from accounts.activity import Actor
-from billing import services
+from billing import invoices, services
 from billing.models import SystemAccount, TransactionKind
 from billing.services import Line
 from tests.billing.conftest import top_up
@@ -77,10 +78,11 @@ def refund(customer, micros, *, when, key):
         )
 
 
-def paid(customer, micros, *, when, key, brand="visa", last4="4242"):
-    """A card top-up as the top-up service posts it (kind TOPUP, `stripe:pi:<id>`)."""
-    with time_machine.travel(when, tick=False):
-        return services.ledger_post(
+def paid(customer, micros, *, when, key, brand="visa", last4="4242", receipt=True):
+    """A card top-up as the top-up service posts it (kind TOPUP, `stripe:pi:<id>`) with its
+    receipt; `receipt=False`: credited before receipts came with the credit."""
+    with time_machine.travel(when, tick=False), transaction.atomic():
+        txn = services.ledger_post(
             key=f"stripe:pi:{key}",
             kind=TransactionKind.TOPUP,
             memo="Card top-up",
@@ -96,6 +98,9 @@ def paid(customer, micros, *, when, key, brand="visa", last4="4242"):
                 "card_last4": last4,
             },
         )
+        if receipt:
+            invoices.receipt_issue(txn=txn)
+        return txn
 
 
 def november(customer, *, staff=None, suffix=""):

@@ -9,6 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from pypdf import PdfReader
 
 from billing import invoices
+from billing.models import Receipt
+from tests.billing.conftest import top_up
 from tests.billing.invoicing import ISSUE_TIME, NOVEMBER, OCTOBER, at, november, paid
 
 pytestmark = pytest.mark.usefixtures("ledger_verified")
@@ -124,6 +126,20 @@ def test_receipts_list_one_per_top_up(client, customer, other_customer):
     assert pdf.status_code == 200
     assert pdf.content.startswith(b"%PDF-")
     assert client.get(f"/api/v1/billing/receipts/{receipt['id']}").json() == receipt
+
+
+def test_listing_receipts_only_reads(client, customer):
+    top_up(customer, 25_000_000)  # credited before receipts came with the credit: none
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/api/v1/billing/receipts")
+
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+    assert Receipt.objects.count() == 0
+    # The session's bookkeeping aside, nothing is written.
+    writes = [q["sql"] for q in queries if q["sql"].startswith(("INSERT", "UPDATE", "DELETE"))]
+    assert [sql for sql in writes if "billing_" in sql] == []
 
 
 def test_issued_months_are_october_and_november(issued):

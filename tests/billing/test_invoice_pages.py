@@ -4,11 +4,14 @@ import re
 
 import pytest
 import time_machine
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import ActivityEntry, ActivityVerb
 from billing import invoices
-from billing.models import BillingDetails
+from billing.models import BillingDetails, Receipt
+from tests.billing.conftest import top_up
 from tests.billing.invoicing import ISSUE_TIME, at, november, paid, usage
 
 pytestmark = pytest.mark.usefixtures("ledger_verified")
@@ -76,6 +79,19 @@ def test_receipts_page_makes_out_a_receipt_per_top_up(page_client, customer):
     assert "$25.00" in html
     detail = page_client.get(f"/billing/receipts/{receipt.public_id}/").content.decode()
     assert "Top-up of your prepaid balance" in detail
+
+
+def test_the_receipts_page_only_reads(page_client, customer):
+    top_up(customer, 25_000_000)  # credited before receipts came with the credit: none
+
+    with CaptureQueriesContext(connection) as queries:
+        html = page_client.get("/billing/receipts/").content.decode()
+
+    assert "No top-ups yet" in html
+    assert Receipt.objects.count() == 0
+    # The session's bookkeeping aside, nothing is written.
+    writes = [q["sql"] for q in queries if q["sql"].startswith(("INSERT", "UPDATE", "DELETE"))]
+    assert [sql for sql in writes if "billing_" in sql] == []
 
 
 def test_the_overview_draws_daily_spend_by_deployment_and_the_balance(page_client, customer):

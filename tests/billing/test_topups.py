@@ -9,11 +9,12 @@ from django.db import connection
 
 from accounts.activity import Actor
 from accounts.models import ActivityEntry, ActivityVerb
-from billing import payments, selectors
+from billing import invoices, payments, selectors
 from billing.exceptions import PaymentProviderError, TopUpInvalid, TopUpRequestKeyReused
 from billing.models import (
     LedgerTransaction,
     PaymentCursor,
+    Receipt,
     StripeCustomer,
     TopUp,
     TransactionKind,
@@ -68,6 +69,59 @@ def test_paying_with_4242_credits_the_wallet_once(customer, stripe_sim, ledger_v
     }
     verbs = set(ActivityEntry.objects.filter(customer=customer).values_list("verb", flat=True))
     assert {ActivityVerb.TOPUP_CREATED, ActivityVerb.TOPUP_SUCCEEDED} <= verbs
+
+
+def details_set(customer, *, name, country):
+    invoices.billing_details_update(
+        customer=customer,
+        actor=Actor.user(customer.user),
+        name=name,
+        address=f"{name}\nStreet 1",
+        country=country,
+        tax_id=f"{country}123",
+    )
+
+
+def test_a_paid_topup_has_its_receipt_at_once_with_the_details_of_that_moment(
+    customer, stripe_sim, api_client, ledger_verified
+):
+    details_set(customer, name="Acme GmbH", country="DE")
+    topup = create(customer)
+    stripe_sim.pay(topup)
+    stripe_sim.deliver_and_process()
+
+    # Nobody has listed receipts: the receipt is there all the same.
+    topup.refresh_from_db()
+    receipt = Receipt.objects.get(customer=customer)
+    assert receipt.transaction_id == topup.credit_id
+    assert (receipt.amount, receipt.payment_method) == (50_000_000, "Visa ending 4242")
+    assert receipt.paid_at == topup.credit.created_at
+    details_set(customer, name="Other Ltd", country="FR")
+    api_client.force_login(customer.user)
+    [listed] = api_client.get("/api/v1/billing/receipts").json()["results"]
+    assert listed["id"] == receipt.public_id
+    assert listed["buyer"] == {
+        "name": "Acme GmbH",
+        "address": "Acme GmbH\nStreet 1",
+        "country": "DE",
+        "tax_id": "DE123",
+        "email": customer.user.email,
+    }
+
+
+def test_a_payment_reported_again_and_again_has_one_receipt(customer, stripe_sim, ledger_verified):
+    stripe_sim.faults(duplicate=2)
+    topup = create(customer)
+    stripe_sim.pay(topup)
+
+    assert stripe_sim.deliver_and_process() == [200] * 6
+    topup.refresh_from_db()
+    payments.topup_fulfil(payment_intent_id=topup.payment_intent_id)  # a task retried
+    payments.topup_session_sync(session_id=topup.checkout_session_id)  # the customer's return
+
+    assert [(r.transaction_id, r.amount) for r in Receipt.objects.all()] == [
+        (topup.credit_id, 50_000_000)
+    ]
 
 
 def test_every_event_three_times_in_reverse_order_credits_once(
