@@ -310,8 +310,8 @@ def deployment_request_stop(
     change); the worker removes the server by a stack update and keeps the volumes."""
     with transaction.atomic():
         locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
-        if locked.status == Status.STOPPING:
-            return locked  # asked twice: nothing more to do
+        if locked.status in (Status.STOPPING, Status.STOPPED):
+            return locked  # asked again (a client's retry): stopping or stopped already
         if locked.status != Status.ACTIVE:
             raise DeploymentStateConflict(
                 f"It is {_status_label(locked.status)}; only a running deployment can be stopped."
@@ -398,8 +398,8 @@ def deployment_request_start(
         locked = (
             Deployment.objects.select_for_update().select_related("customer").get(pk=deployment.pk)
         )
-        if locked.status == Status.STARTING:
-            return locked  # asked twice: nothing more to do
+        if locked.status in (Status.STARTING, Status.ACTIVE):
+            return locked  # asked again (a client's retry): starting or running already
         if locked.status != Status.STOPPED:
             raise DeploymentStateConflict(
                 f"It is {_status_label(locked.status)}; only a stopped deployment can be started."

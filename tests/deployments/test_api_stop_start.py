@@ -3,8 +3,10 @@
 import pytest
 from rest_framework.test import APIClient
 
+from accounts.models import ActivityEntry
 from billing import services as billing_services
 from billing.exceptions import InsufficientFunds
+from billing.models import Hold
 from billing.money import micros_from_decimal
 from deployments import charging, services
 from deployments.models import Deployment, Status
@@ -24,6 +26,13 @@ def moved(deployment: Deployment, *statuses: str) -> Deployment:
 
 def stopped(launch) -> Deployment:
     return moved(launch(), Status.PROVISIONING, Status.ACTIVE, Status.STOPPING, Status.STOPPED)
+
+
+def stopped_with_its_disks_held(launch) -> Deployment:
+    """Stopped by the service, so its hold is an hour of its disks (a start must grow it)."""
+    running = moved(launch(), Status.PROVISIONING, Status.ACTIVE)
+    services.deployment_request_stop(deployment=running)
+    return moved(running, Status.STOPPED)
 
 
 def test_stop_answers_202_with_the_deployment_stopping(launch, client):
@@ -82,12 +91,52 @@ def test_start_with_the_balance_answers_202_starting(launch, client):
 
 
 def test_start_when_not_stopped_is_a_409(launch, client):
-    deployment = moved(launch(), Status.PROVISIONING, Status.ACTIVE)
+    deployment = moved(launch(), Status.PROVISIONING)
 
     response = client.post(f"/api/v1/deployments/{deployment.public_id}/start")
 
     assert response.status_code == 409
-    assert response.json()["detail"] == "It is Active; only a stopped deployment can be started."
+    assert response.json()["code"] == "deployment_state_conflict"
+    assert response.json()["detail"] == (
+        "It is Provisioning; only a stopped deployment can be started."
+    )
+    assert refreshed(deployment).status == "PROVISIONING"
+
+
+def what_happened(deployment: Deployment) -> tuple:
+    """Its status history, activity entries and hold: what a request could have changed."""
+    hold = Hold.objects.get(idempotency_key=f"deployment:{deployment.public_id}:hour")
+    return (
+        list(deployment.status_changes.order_by("id").values_list("to_status", flat=True)),
+        ActivityEntry.objects.filter(object_id=deployment.public_id).count(),
+        (hold.status, hold.amount),
+    )
+
+
+def test_stop_on_a_stopped_machine_answers_202_and_changes_nothing(launch, client):
+    deployment = stopped_with_its_disks_held(launch)
+    before = what_happened(deployment)
+
+    response = client.post(f"/api/v1/deployments/{deployment.public_id}/stop")
+
+    assert response.status_code == 202
+    assert (response.json()["status"], response.json()["desired_state"]) == ("STOPPED", "stopped")
+    assert refreshed(deployment).status == "STOPPED"
+    assert what_happened(deployment) == before
+    ledger_assert_verified()
+
+
+def test_start_on_a_running_machine_answers_202_and_changes_nothing(launch, client):
+    deployment = moved(launch(), Status.PROVISIONING, Status.ACTIVE)
+    before = what_happened(deployment)
+
+    response = client.post(f"/api/v1/deployments/{deployment.public_id}/start")
+
+    assert response.status_code == 202
+    assert (response.json()["status"], response.json()["desired_state"]) == ("ACTIVE", "active")
+    assert refreshed(deployment).status == "ACTIVE"
+    assert what_happened(deployment) == before
+    ledger_assert_verified()
 
 
 def test_another_customers_deployment_answers_404(launch):
@@ -153,13 +202,6 @@ def test_a_starting_machine_counts_against_the_limit(launch, client, spec, setti
 
     assert response.status_code == 409
     assert response.json()["code"] == "deployment_limit_reached"
-
-
-def stopped_with_its_disks_held(launch) -> Deployment:
-    """Stopped by the service, so its hold is an hour of its disks (a start must grow it)."""
-    running = moved(launch(), Status.PROVISIONING, Status.ACTIVE)
-    services.deployment_request_stop(deployment=running)
-    return moved(running, Status.STOPPED)
 
 
 def start_raced(deployment, monkeypatch, *, money_comes_back: bool) -> None:
