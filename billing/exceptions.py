@@ -10,8 +10,9 @@ class InsufficientFunds(DomainError):
     status = 402
     title = "Insufficient balance"
 
-    def __init__(self, detail: str, *, shortfall: int) -> None:
+    def __init__(self, detail: str, *, shortfall: int, available: int | None = None) -> None:
         self.shortfall = shortfall  # micro-units missing
+        self.available = available  # the wallet's available balance it found (holds say it)
         super().__init__(detail)
 
 

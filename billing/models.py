@@ -462,7 +462,9 @@ class TopUp(models.Model):
         NEEDS_REVIEW = "needs_review", "Needs review"
 
     # Where a status may go (the payment decides; a stale signal changes nothing).
-    # A paid top-up is never "unpaid" again; "failed" may still be paid on a later try.
+    # A paid top-up is never "unpaid" again; "failed" may still be paid on a later try, and
+    # one that failed because its Checkout Session could not be made goes back to pending
+    # when a retry under its Idempotency-Key makes it (only `topup_create` moves to pending).
     OPEN = frozenset({Status.CREATED, Status.PENDING, Status.PROCESSING, Status.FAILED})
     PAID = frozenset(
         {
@@ -479,7 +481,9 @@ class TopUp(models.Model):
             {Status.PROCESSING, Status.FAILED, Status.EXPIRED, Status.CANCELED, *PAID}
         ),
         Status.PROCESSING: frozenset({Status.FAILED, Status.CANCELED, Status.EXPIRED, *PAID}),
-        Status.FAILED: frozenset({Status.PROCESSING, Status.EXPIRED, Status.CANCELED, *PAID}),
+        Status.FAILED: frozenset(
+            {Status.PENDING, Status.PROCESSING, Status.EXPIRED, Status.CANCELED, *PAID}
+        ),
         Status.SUCCEEDED: frozenset(
             {Status.PARTIALLY_REFUNDED, Status.REFUNDED, Status.DISPUTED, Status.NEEDS_REVIEW}
         ),

@@ -410,6 +410,7 @@ def hold_place(
             raise InsufficientFunds(
                 "The balance available does not cover this reservation.",
                 shortfall=amount - wallet.available,
+                available=wallet.available,
             )
         hold = Hold.objects.create(
             account=wallet, idempotency_key=key, amount=amount, subject=subject, memo=memo
@@ -435,6 +436,7 @@ def hold_change(*, hold: Hold, amount: int, allow_short: bool = False) -> Hold:
             raise InsufficientFunds(
                 "The balance available does not cover this reservation.",
                 shortfall=growth - wallet.available,
+                available=wallet.available,
             )
         locked.amount = amount
         locked.updated_at = timezone.now()

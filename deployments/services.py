@@ -310,8 +310,8 @@ def deployment_request_stop(
     change); the worker removes the server by a stack update and keeps the volumes."""
     with transaction.atomic():
         locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
-        if locked.status == Status.STOPPING:
-            return locked  # asked twice: nothing more to do
+        if locked.status in (Status.STOPPING, Status.STOPPED):
+            return locked  # asked again (a client's retry): stopping or stopped already
         if locked.status != Status.ACTIVE:
             raise DeploymentStateConflict(
                 f"It is {_status_label(locked.status)}; only a running deployment can be stopped."
@@ -360,17 +360,21 @@ def _dollars(micros: int) -> str:
 def _start_afford_check(*, deployment: Deployment) -> None:
     """A start needs available >= one hour of the machine's price (the create rule); the
     machine's own storage hold counts as spent, so this is the whole hour on top of it."""
-    required = micros_from_decimal(deployment.hourly_price)
     available = wallet_balance(customer=deployment.customer, currency=deployment.currency).available
-    if available < required:
-        raise DeploymentInsufficientBalance(
-            f"Starting {deployment.name} needs {_dollars(required)} available (one hour); "
-            f"you have {_dollars(available)}. Top up "
-            f"{_dollars(required - available)} or more to start it.",
-            required=required,
-            available=available,
-            top_up_url=charging.top_up_url(),
-        )
+    if available < micros_from_decimal(deployment.hourly_price):
+        raise _start_refusal(deployment=deployment, available=available)
+
+
+def _start_refusal(*, deployment: Deployment, available: int) -> DeploymentInsufficientBalance:
+    required = micros_from_decimal(deployment.hourly_price)
+    return DeploymentInsufficientBalance(
+        f"Starting {deployment.name} needs {_dollars(required)} available (one hour); "
+        f"you have {_dollars(available)}. Top up "
+        f"{_dollars(required - available)} or more to start it.",
+        required=required,
+        available=available,
+        top_up_url=charging.top_up_url(),
+    )
 
 
 def _live_limit_check(*, customer: Customer) -> None:
@@ -394,8 +398,8 @@ def deployment_request_start(
         locked = (
             Deployment.objects.select_for_update().select_related("customer").get(pk=deployment.pk)
         )
-        if locked.status == Status.STARTING:
-            return locked  # asked twice: nothing more to do
+        if locked.status in (Status.STARTING, Status.ACTIVE):
+            return locked  # asked again (a client's retry): starting or running already
         if locked.status != Status.STOPPED:
             raise DeploymentStateConflict(
                 f"It is {_status_label(locked.status)}; only a stopped deployment can be started."
@@ -405,10 +409,14 @@ def deployment_request_start(
         try:
             # The hold grows back from an hour of storage to the whole hour.
             charging.deployment_hold_running(deployment=locked, allow_short=False)
-        except InsufficientFunds:
-            # Another start or create took the money since the check: refuse the same way.
-            _start_afford_check(deployment=locked)
-            raise
+        except InsufficientFunds as short:
+            # Another start or create took the money since the check: refuse the same way,
+            # with the balance the hold found (a fresh look may find it back already).
+            available = short.available
+            if available is None:  # holds always say; anything else: look again
+                balance = wallet_balance(customer=locked.customer, currency=locked.currency)
+                available = balance.available
+            raise _start_refusal(deployment=locked, available=available) from None
         locked.desired_state = DesiredState.ACTIVE
         locked.stopped_by_low_balance = False
         locked.save(update_fields=["desired_state", "stopped_by_low_balance", "updated_at"])

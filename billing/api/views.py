@@ -24,8 +24,7 @@ from billing.api.serializers import (
     WalletTransactionOutput,
 )
 from billing.runway import customer_hourly_cost
-from cloudportal.api.idempotency import HEADER as IDEMPOTENCY_HEADER
-from cloudportal.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, IdempotencyKeyInvalid
+from cloudportal.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotency_key_from
 from cloudportal.api.pagination import CursorPagination
 from cloudportal.api.scopes import Scope, scopes
 
@@ -241,7 +240,10 @@ class TopUpListApi(APIView):
             "Creates a top-up and its Stripe Checkout page: send the customer to "
             "`checkout_url`. The balance is credited once the payment succeeds (watch "
             "`status` go pending → succeeded). With an `Idempotency-Key`, a retry answers "
-            "the same top-up."
+            "the same top-up. If the Checkout page could not be made (a 502 "
+            "`payment_provider_error`; the top-up is stored as failed), a retry with the "
+            "same key tries again: the same problem while it still cannot, else 201 with "
+            "the top-up pending and its `checkout_url`."
         ),
         request=TopUpCreateInput,
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
@@ -250,17 +252,15 @@ class TopUpListApi(APIView):
     def post(self, request: Request) -> Response:
         data = TopUpCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        key = request.headers.get(IDEMPOTENCY_HEADER, "")
-        if len(key) > 255 or not key.isprintable():
-            raise IdempotencyKeyInvalid(
-                f"{IDEMPOTENCY_HEADER} must be 1 to 255 printable characters, such as a UUID."
-            )
+        # The key is the top-up's own (`request_key`), not `@idempotent`'s: that one holds a
+        # transaction around the view, and the Checkout Session is made outside any.
+        key = idempotency_key_from(request)
         topup = payments.topup_create(
             customer=request_customer(request),
             amount=int(data.validated_data["amount"] * 100),
             actor=actor_from_request(request),
             return_url_base=request.build_absolute_uri("/").rstrip("/"),
-            request_key=key,
+            request_key=key or "",
         )
         return Response(TopUpOutput(topup).data, status=status.HTTP_201_CREATED)
 

@@ -82,7 +82,8 @@ def topup_create(
     *, customer: Customer, amount: int, actor: Actor, return_url_base: str, request_key: str = ""
 ) -> TopUp:
     """A top-up of `amount` cents with its Stripe Checkout Session; `checkout_url` is where
-    the customer pays. With a `request_key` already used, that top-up is returned."""
+    the customer pays. With a `request_key` already used, that top-up is returned, its
+    Checkout Session made now if an earlier try could not make it (FAILED → PENDING)."""
     minimum, maximum = topup_limits()
     if type(amount) is not int or not minimum <= amount <= maximum:
         message = f"Top up between ${minimum // 100:,} and ${maximum // 100:,}."
@@ -116,15 +117,18 @@ def topup_create(
     except PaymentProviderError as error:
         with transaction.atomic():
             locked = TopUp.objects.select_for_update().get(pk=topup.pk)
-            if _move(locked, Status.FAILED):
+            # A concurrent retry that did make the page keeps its top-up pending.
+            if not locked.checkout_url and _move(locked, Status.FAILED):
                 locked.failure_message = error.detail[:500]
                 _save(locked, "failure_message")
         raise
     with transaction.atomic():
         locked = TopUp.objects.select_for_update().get(pk=topup.pk)
-        locked.checkout_session_id, locked.checkout_url = session.id, session.url
-        _move(locked, Status.PENDING)
-        _save(locked, "checkout_session_id", "checkout_url")
+        if not locked.checkout_url:
+            locked.checkout_session_id, locked.checkout_url = session.id, session.url
+            if _move(locked, Status.PENDING):
+                locked.failure_message = ""  # an earlier try's, when the page could not be made
+            _save(locked, "checkout_session_id", "checkout_url", "failure_message")
     logger.info("topup.created", extra={"topup": locked.public_id, "amount": amount})
     return locked
 

@@ -71,6 +71,20 @@ def request_fingerprint(request: Request) -> str:
     return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
 
 
+def idempotency_key_from(request: Request) -> str | None:
+    """The request's `Idempotency-Key`, or None when it sent none; a malformed one is a 400.
+
+    For a view that keeps its own idempotency (one that must call a payment provider outside
+    the transaction `idempotent` holds) but takes the header on the same terms.
+    """
+    key = request.headers.get(HEADER)
+    if key is not None and (not 1 <= len(key) <= 255 or not key.isprintable()):
+        raise IdempotencyKeyInvalid(
+            f"{HEADER} must be 1 to 255 printable characters, such as a UUID."
+        )
+    return key
+
+
 def idempotency_key_claim(*, customer_id: int, key: str, fingerprint: str) -> IdempotencyKey:
     """Take the key for this request, or raise what the client must be told instead.
 
@@ -139,13 +153,9 @@ def idempotent(*, customer_id: Callable[[Request], int]) -> Callable[[View], Vie
     def decorate(view_method: View) -> View:
         @wraps(view_method)
         def wrapper(self: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
-            key = request.headers.get(HEADER)
+            key = idempotency_key_from(request)
             if key is None:
                 return view_method(self, request, *args, **kwargs)
-            if not 1 <= len(key) <= 255 or not key.isprintable():
-                raise IdempotencyKeyInvalid(
-                    f"{HEADER} must be 1 to 255 printable characters, such as a UUID."
-                )
             record = idempotency_key_claim(
                 customer_id=customer_id(request), key=key, fingerprint=request_fingerprint(request)
             )

@@ -137,11 +137,15 @@ class DeploymentStopApi(APIView):
         summary="Stop a running deployment (its GPU is released, its disks kept)",
         description=(
             "Moves it to STOPPING at once (compute billing ends now) and then STOPPED; "
-            "storage is still billed. 409 `deployment_state_conflict` unless it is ACTIVE "
-            "(asking again while stopping or stopped changes nothing)."
+            "storage is still billed. Asking again while it is STOPPING or STOPPED changes "
+            "nothing and answers 202 with the deployment as it is (retries are safe); in "
+            "any other status, 409 `deployment_state_conflict` naming it."
         ),
         request=None,
-        responses={202: DeploymentOutput, 409: OpenApiResponse(description="Not running.")},
+        responses={
+            202: DeploymentOutput,
+            409: OpenApiResponse(description="Neither running nor stopping or stopped."),
+        },
     )
     def post(self, request: Request, deployment_id: str) -> Response:
         deployment = selectors.deployment_get(
@@ -163,7 +167,9 @@ class DeploymentStartApi(APIView):
             "ACTIVE (billed) once running. Without GPU capacity it goes back to STOPPED "
             "with a plain reason, uncharged. Needs one hour of the machine's price "
             "available (402 `insufficient_balance` with `required`, `available`, "
-            "`shortfall`); 409 `deployment_state_conflict` unless it is STOPPED."
+            "`shortfall`). Asking again while it is STARTING or ACTIVE changes nothing and "
+            "answers 202 with the deployment as it is (retries are safe); in any other "
+            "status, 409 `deployment_state_conflict` naming it."
         ),
         request=None,
         responses={
@@ -172,7 +178,7 @@ class DeploymentStartApi(APIView):
                 description="problem+json `insufficient_balance` with `required`, "
                 "`available` and `shortfall` (USD, decimal strings) and `top_up_url`."
             ),
-            409: OpenApiResponse(description="Not stopped."),
+            409: OpenApiResponse(description="Neither stopped nor starting or running."),
         },
     )
     def post(self, request: Request, deployment_id: str) -> Response:

@@ -50,6 +50,60 @@ def test_the_api_refuses_an_amount_over_the_limit(api, stripe_sim):
     assert not TopUp.objects.exists()
 
 
+def test_a_retry_after_checkout_could_not_be_made_makes_it_and_answers_a_pending_topup(
+    api, stripe_sim, settings
+):
+    settings.STRIPE_SECRET_KEY = "sk_live_refused"  # devstripe refuses it before any work
+    headers = {"Idempotency-Key": "retry-1"}
+
+    first = api.post(URL, {"amount": "50.00"}, format="json", headers=headers)
+
+    assert first.status_code == 502
+    assert first["Content-Type"] == "application/problem+json"
+    assert first.json()["code"] == "payment_provider_error"
+    failed = TopUp.objects.get()
+    assert (failed.status, failed.checkout_url) == (TopUp.Status.FAILED, "")
+
+    settings.STRIPE_SECRET_KEY = "sk_test_portal"
+    again = api.post(URL, {"amount": "50.00"}, format="json", headers=headers)
+
+    assert again.status_code == 201
+    body = again.json()
+    assert (body["id"], body["status"], body["failure_message"]) == (
+        failed.public_id,
+        "pending",
+        "",
+    )
+    assert body["checkout_url"].startswith(f"{stripe_sim.url}/checkout/cs_test_")
+    assert TopUp.objects.count() == 1
+
+
+def test_a_retry_that_still_cannot_make_the_checkout_answers_the_same_problem(
+    api, stripe_sim, settings
+):
+    settings.STRIPE_SECRET_KEY = "sk_live_refused"
+    headers = {"Idempotency-Key": "retry-2"}
+
+    first = api.post(URL, {"amount": "50.00"}, format="json", headers=headers)
+    again = api.post(URL, {"amount": "50.00"}, format="json", headers=headers)
+
+    assert (first.status_code, again.status_code) == (502, 502)
+    assert again["Content-Type"] == "application/problem+json"
+    assert again.json()["code"] == first.json()["code"] == "payment_provider_error"
+    topup = TopUp.objects.get()
+    assert (topup.status, topup.checkout_url) == (TopUp.Status.FAILED, "")
+    assert stripe_sim.store.objects == {}
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "tab\there"])
+def test_the_api_refuses_an_invalid_idempotency_key(api, stripe_sim, key):
+    response = api.post(URL, {"amount": "50.00"}, format="json", headers={"Idempotency-Key": key})
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "idempotency_key_invalid"
+    assert not TopUp.objects.exists()
+
+
 def test_the_api_lists_and_gets_only_your_topups(api, customer, other_customer, stripe_sim):
     mine = payments.topup_create(
         customer=customer, amount=1000, actor=Actor.system(), return_url_base="http://t"
