@@ -311,7 +311,12 @@ def deployment_request_stop(
     with transaction.atomic():
         locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
         if locked.status in (Status.STOPPING, Status.STOPPED):
-            return locked  # asked again (a client's retry): stopping or stopped already
+            # Asked again (a client's retry): stopping or stopped already. A customer's stop
+            # of what low balance stopped still counts: a top-up must not start it again.
+            if locked.stopped_by_low_balance and not low_balance:
+                locked.stopped_by_low_balance = False
+                locked.save(update_fields=["stopped_by_low_balance", "updated_at"])
+            return locked
         if locked.status != Status.ACTIVE:
             raise DeploymentStateConflict(
                 f"It is {_status_label(locked.status)}; only a running deployment can be stopped."

@@ -210,3 +210,27 @@ def test_the_sweep_checks_every_customer_with_machines(active, committed):
 
     assert refreshed(deployment).status == "STOPPING"  # no money at all
     assert balance_steps(customer) == ["stopped"]
+
+
+def test_a_machine_the_customer_stops_after_low_balance_did_stays_stopped_after_a_top_up(
+    active, worker_stops, committed, client
+):
+    deployment = active()
+    customer = deployment.customer
+    drain(customer)
+    top_up(customer, 1_000_000)
+    use(customer, 1_000_000, key="test:usage:all")
+    t0 = timezone.now()
+    assert check(customer, committed, t0) == ["stopped"]
+    deployment = worker_stops(deployment)
+
+    client.force_login(customer.user)
+    response = client.post(f"/api/v1/deployments/{deployment.public_id}/stop")
+    assert response.status_code == 202  # stopped already; the customer wants it kept so
+
+    with time_machine.travel(t0 + timedelta(hours=2), tick=False), committed():
+        top_up(customer, 2 * hour_of(deployment), key="test:topup:enough")
+
+    deployment = refreshed(deployment)
+    assert (deployment.status, deployment.stopped_by_low_balance) == ("STOPPED", False)
+    ledger_assert_verified()
