@@ -443,7 +443,71 @@ class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[TopUp]):
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[WebhookEvent]):
+    """The inbox, read-only; a failed event is processed again once its cause is fixed."""
+
     list_display = ("event_id", "type", "source", "status", "attempts", "received_at")
     list_filter = ("status", "source", "provider", "type")
     search_fields = ("event_id", "type")
     date_hierarchy = "received_at"
+    readonly_fields = ("process_again_link",)
+    actions = ("process_again",)
+
+    def has_reprocess_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.reprocess_webhookevent")
+
+    @admin.display(description="")
+    def process_again_link(self, event: WebhookEvent) -> str:
+        if event.status != WebhookEvent.Status.FAILED:
+            return ""
+        url = reverse("admin:billing_webhookevent_process_again", args=[event.pk])
+        return format_html('<a class="button" href="{}">Process again…</a>', url)
+
+    def get_urls(self) -> list[URLPattern]:
+        again = path(
+            "<path:object_id>/process-again/",
+            self.admin_site.admin_view(self.process_again_view),
+            name="billing_webhookevent_process_again",
+        )
+        return [again, *super().get_urls()]
+
+    def _process_again(self, request: HttpRequest, events: QuerySet[WebhookEvent]) -> int:
+        """Queue each failed event through the service, log who asked on each (its History
+        page), and say what was queued and what was skipped and why."""
+        assert isinstance(request.user, User)
+        actor = Actor.staff(request.user, ip_address=client_ip(request))
+        queued = 0
+        skipped: list[str] = []
+        for event in events.order_by("id"):
+            try:
+                payments.webhook_event_process_again(event_pk=event.pk, actor=actor)
+            except DomainError as error:
+                skipped.append(f"{event.event_id} ({error.detail})")
+            else:
+                self.log_change(request, event, "Queued to be processed again.")
+                queued += 1
+        if queued:
+            self.message_user(
+                request, f"Queued to be processed again: {queued} event(s).", messages.SUCCESS
+            )
+        if skipped:
+            self.message_user(request, f"Skipped: {'; '.join(skipped)}", messages.WARNING)
+        return queued
+
+    @admin.action(description="Process again (failed events)", permissions=["reprocess"])
+    def process_again(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
+        self._process_again(request, queryset)
+
+    def process_again_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if not self.has_reprocess_permission(request):
+            raise PermissionDenied
+        event = get_object_or_404(WebhookEvent, pk=object_id)
+        if request.method == "POST":
+            self._process_again(request, WebhookEvent.objects.filter(pk=event.pk))
+            return redirect("admin:billing_webhookevent_change", event.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Process {event.event_id} again",
+            "event": event,
+        }
+        return TemplateResponse(request, "admin/billing/webhook_event_process_again.html", context)

@@ -100,3 +100,11 @@ class TopUpRequestKeyReused(DomainError):
     code = "idempotency_key_reused"
     status = 422
     title = "Idempotency key already used for another request"
+
+
+class WebhookEventNotFailed(DomainError):
+    """Only a failed inbox event is processed again by hand; the others are done or queued."""
+
+    code = "webhook_event_not_failed"
+    status = 409
+    title = "Only a failed webhook event can be processed again"

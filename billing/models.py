@@ -641,7 +641,7 @@ class WebhookEvent(models.Model):
         RECEIVED = "received", "Received"
         PROCESSED = "processed", "Processed"
         IGNORED = "ignored", "Ignored (a type we do not act on)"
-        FAILED = "failed", "Failed (retried)"
+        FAILED = "failed", "Failed"
 
     provider = models.CharField(max_length=20)
     event_id = models.CharField(max_length=255)
@@ -659,6 +659,7 @@ class WebhookEvent(models.Model):
             models.UniqueConstraint(fields=["provider", "event_id"], name="webhook_event_once"),
         ]
         indexes: ClassVar[list[models.Index]] = [models.Index(fields=["status", "received_at"])]
+        permissions = (("reprocess_webhookevent", "Can process a failed webhook event again"),)
 
     def __str__(self) -> str:
         return f"{self.provider} {self.event_id} {self.type} ({self.status})"

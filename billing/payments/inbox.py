@@ -11,9 +11,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.activity import Actor
 from billing import stripe_gateway
 from billing.exceptions import (
     PaymentProviderError,
+    WebhookEventNotFailed,
 )
 from billing.models import (
     PaymentCursor,
@@ -168,6 +170,34 @@ def webhook_event_process(*, event_pk: int) -> WebhookEvent:
         status=status, processed_at=timezone.now(), error=note
     )
     inbox.refresh_from_db()
+    return inbox
+
+
+def webhook_event_process_again(*, event_pk: int, actor: Actor) -> WebhookEvent:
+    """Staff ask for a FAILED event once its cause is fixed: it goes back to RECEIVED (its
+    last error kept until it goes through) and is queued as a webhook is. Whatever it
+    credits was keyed in the ledger, so an event already applied some other way (the
+    return page, the pull job) changes no money. Anything else raises
+    WebhookEventNotFailed: processed and ignored events are done, received ones queued."""
+    with transaction.atomic():
+        inbox = WebhookEvent.objects.select_for_update().get(pk=event_pk)
+        if inbox.status != WebhookEvent.Status.FAILED:
+            raise WebhookEventNotFailed(
+                f"It is {inbox.get_status_display().lower()}: only a failed event is "
+                "processed again."
+            )
+        inbox.status = WebhookEvent.Status.RECEIVED
+        inbox.save(update_fields=["status"])
+        _process_later(inbox.pk)
+    logger.info(
+        "webhook.event_requeued",
+        extra={
+            "event": inbox.event_id,
+            "type": inbox.type,
+            "staff": actor.label,
+            "staff_user_id": actor.user_id,
+        },
+    )
     return inbox
 
 
