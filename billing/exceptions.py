@@ -52,6 +52,15 @@ class InvoicePeriodOpen(DomainError):
     title = "The month is not over yet"
 
 
+class InvoiceUsagePending(DomainError):
+    """The month is over but its usage is not all posted yet (metering is behind): the
+    invoice is issued by the next run after it is."""
+
+    code = "invoice_usage_pending"
+    status = 409
+    title = "The month's usage is still being posted"
+
+
 class CreditNoteInvalid(DomainError):
     code = "credit_note_invalid"
     status = 400

@@ -7,7 +7,12 @@
   balance. Nothing is written: the current month is shown as this live draft.
 - `invoice_issue` stores a past month once, numbered without gaps per year
   (`INV-2026-000123`) under the year's counter row locked FOR UPDATE, with its lines and
-  both parties' details as they stood. `invoices_issue_due` is the daily job.
+  both parties' details as they stood. `invoices_issue_due` is the hourly job.
+- A month is issued only once its usage is all posted: when the usage watermark
+  (`billing.UsageWatermark`, advanced by metering as it posts) has passed the month's
+  end. Until then the job issues nothing for it and logs `invoices.waiting_for_metering`;
+  a later hourly run issues it, late usage included. No watermark at all: usage was never
+  posted, so there is nothing to wait for.
 - `credit_note_issue` corrects an issued invoice by crediting the wallet
   (`CN-2026-000001`, ledger key `creditnote:<public id>`).
 - `receipt_issue` issues the receipt of one top-up posting, in the transaction that
@@ -43,7 +48,13 @@ from django.utils import timezone
 from accounts import services as accounts_services
 from accounts.activity import Actor
 from accounts.models import ActivityVerb, Customer
-from billing.exceptions import BillingDetailsInvalid, CreditNoteInvalid, InvoicePeriodOpen
+from billing import selectors
+from billing.exceptions import (
+    BillingDetailsInvalid,
+    CreditNoteInvalid,
+    InvoicePeriodOpen,
+    InvoiceUsagePending,
+)
 from billing.models import (
     DEFAULT_CURRENCY,
     AccountKind,
@@ -95,6 +106,13 @@ def month_bounds(period_start: date) -> tuple[datetime, datetime]:
         datetime(period_start.year, period_start.month, 1, tzinfo=UTC),
         datetime(end.year, end.month, 1, tzinfo=UTC),
     )
+
+
+def month_usage_posted(*, period_start: date, posted_until: datetime | None) -> bool:
+    """Whether every usage window of the month is posted, by the usage watermark (None:
+    usage was never posted, so none is pending)."""
+    _, end = month_bounds(month_start(period_start))
+    return posted_until is None or posted_until >= end
 
 
 # --- Parties ------------------------------------------------------------------------------
@@ -335,8 +353,9 @@ def invoice_issue(
     *, customer: Customer, period_start: date, currency: str = DEFAULT_CURRENCY
 ) -> Invoice | None:
     """Issue the customer's invoice for a month that is over, once: an invoice that exists
-    is returned as it is; a month without activity issues nothing (None). The customer
-    is emailed the PDF after commit."""
+    is returned as it is; a month without activity issues nothing (None); a month whose
+    usage is not all posted yet (metering behind) is refused. The customer is emailed the
+    PDF after commit."""
     period_start = month_start(period_start)
     now = timezone.now()
     if period_start >= month_start(now):
@@ -349,6 +368,13 @@ def invoice_issue(
     existing = invoices.first()
     if existing is not None:
         return existing
+    # The watermark only moves forward, so once passed it stays passed for the build below.
+    posted_until = selectors.usage_posted_until()
+    if not month_usage_posted(period_start=period_start, posted_until=posted_until):
+        raise InvoiceUsagePending(
+            f"{period_start:%B %Y}'s usage is posted only until "
+            f"{posted_until:%Y-%m-%d %H:%M} UTC: the invoice is issued once all of it is."
+        )
     with transaction.atomic():
         counter = _counter_lock(series=DocumentSeries.INVOICE, year=now.year)
         # Under the counter's lock, so a concurrent issuer of this month has committed.
@@ -394,7 +420,8 @@ def _email_on_commit(*, kind: str, object_id: int) -> None:
 
 def invoices_due(*, now: datetime | None = None) -> list[tuple[int, date, str]]:
     """(customer id, month, currency) of every month over, within the catch-up window,
-    that had activity and has no invoice yet, oldest first.
+    that had activity and has no invoice yet, oldest first. A month whose usage is not all
+    posted yet (metering behind) is left out and logged: a later run issues it.
 
     Usage is found with one index probe per wallet and month (usage charges are indexed
     by customer and window), never by reading the months' charges: a running machine
@@ -445,6 +472,17 @@ def invoices_due(*, now: datetime | None = None) -> list[tuple[int, date, str]]:
         key = (customer_id, month_start(created_at), currency)
         if key not in issued:
             due.add(key)
+    posted_until = selectors.usage_posted_until()
+    waiting: dict[date, int] = {}
+    for key in list(due):
+        if not month_usage_posted(period_start=key[1], posted_until=posted_until):
+            due.discard(key)
+            waiting[key[1]] = waiting.get(key[1], 0) + 1
+    for period, count in sorted(waiting.items()):
+        logger.info(
+            "invoices.waiting_for_metering",
+            extra={"period": f"{period:%Y-%m}", "metered_until": posted_until, "invoices": count},
+        )
     return sorted(due, key=lambda key: (key[1], key[0], key[2]))
 
 
@@ -455,9 +493,10 @@ def invoice_issue_due(*, customer_id: int, period_start: date, currency: str) ->
 
 
 def invoices_queue_due(*, now: datetime | None = None) -> int:
-    """The daily job: queue one `billing.invoice_issue` task per invoice due (last month's
-    on the 1st, and any month a downtime left out), so the 1st's run is spread over the
-    workers and no task nears the time limit. Returns how many it queued."""
+    """The hourly job: queue one `billing.invoice_issue` task per invoice due (last month's
+    on the 1st once metering has posted all of it, and any month a downtime left out), so
+    the 1st's run is spread over the workers and no task nears the time limit. Returns how
+    many it queued."""
     from billing.tasks import invoice_issue_task
 
     due = invoices_due(now=now)

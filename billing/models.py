@@ -266,6 +266,20 @@ class UsageCharge(models.Model):
         return f"{self.subject} {self.component} {self.window_start:%Y-%m-%d %H:%M} {self.amount}"
 
 
+class UsageWatermark(models.Model):
+    """How far usage is posted on the wallets: every window that starts before
+    `posted_until` is charged. Its poster (metering, in deployments) advances it in the
+    transaction that posts the windows; an invoice for a month waits until it has passed the
+    month's end. One row; none while usage has never been posted."""
+
+    name = models.CharField(max_length=32, primary_key=True, default="usage")
+    posted_until = models.DateTimeField(help_text="UTC, on a minute boundary.")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"usage posted until {self.posted_until:%Y-%m-%d %H:%M}"
+
+
 class CustomerBalance(Customer):
     """A customer as the staff console's billing section shows it: balances, adjust action."""
 

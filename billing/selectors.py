@@ -23,7 +23,14 @@ from billing.models import (
     SystemAccount,
     TopUp,
     UsageCharge,
+    UsageWatermark,
 )
+
+
+def usage_posted_until() -> datetime | None:
+    """Every usage window starting before this is posted on the wallets; None: usage has
+    never been posted (metering has not run yet), so none is pending either."""
+    return UsageWatermark.objects.values_list("posted_until", flat=True).first()
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ The API other apps call (keyword-only, amounts in integer micro-units):
 - `hold_place` / `hold_change` / `hold_release` reserve money on a wallet.
 - `wallet_adjust` is the staff "adjust balance" (credit or debit with a reason).
 - `usage_charge_post` charges one subject's use of one component in one window.
+- `usage_watermark_advance` records how far usage is posted (invoices wait for it).
 
 Every amount is an int of micro-units; `billing.money` converts from Decimal.
 
@@ -53,6 +54,7 @@ from billing.models import (
     SystemAccount,
     TransactionKind,
     UsageCharge,
+    UsageWatermark,
     wallet_code,
 )
 from billing.money import micros_to_decimal
@@ -728,6 +730,22 @@ def usage_charges_post_many(
         extra={"charges": len(inserted), "postings": len(postings), "customers": len(debited)},
     )
     return UsagePosted(charges=len(inserted), postings=len(postings), customer_ids=debited)
+
+
+def usage_watermark_advance(*, posted_until: datetime) -> None:
+    """Record that every usage window starting before `posted_until` is posted. Its poster
+    calls this in the transaction that posts them, so the mark never runs ahead of the
+    ledger; it never moves back. An invoice for a month waits until it has passed the end."""
+    now = timezone.now()
+    with transaction.atomic():
+        moved = UsageWatermark.objects.filter(posted_until__lt=posted_until).update(
+            posted_until=posted_until, updated_at=now
+        )
+        if not moved:
+            UsageWatermark.objects.bulk_create(
+                [UsageWatermark(posted_until=posted_until, updated_at=now)],
+                ignore_conflicts=True,
+            )
 
 
 def _pg_array(values: Sequence[Any]) -> str:

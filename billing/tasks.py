@@ -29,7 +29,8 @@ def ledger_verify_task() -> int:
 
 @shared_task(name="billing.invoices_issue_due")
 def invoices_issue_due_task() -> int:
-    """Daily: queue the invoices due (last month's on the 1st, any a downtime left out)."""
+    """Hourly: queue the invoices due (last month's on the 1st once metering has posted all
+    of it, any a downtime or a metering backlog left out)."""
     return invoices.invoices_queue_due()
 
 

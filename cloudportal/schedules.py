@@ -81,11 +81,12 @@ PERIODIC_TASKS: tuple[Schedule, ...] = (
         when=Cron(minute="17", hour="3"),
     ),
     Schedule(
-        # Daily, so last month's invoices go out on the 1st (two hours after midnight UTC,
-        # for metering to post the month's last windows) and a downtime is caught up.
+        # Hourly: last month's invoices go out on the 1st as soon as metering has posted
+        # the month's last windows (a month waits for that), and a downtime is caught up.
+        # Nothing due costs one index probe per wallet and month.
         name="billing: issue invoices due",
         task="billing.invoices_issue_due",
-        when=Cron(minute="15", hour="2"),
+        when=Cron(minute="15"),
     ),
     Schedule(
         name="billing: pull card payments a webhook missed",

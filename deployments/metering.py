@@ -16,7 +16,9 @@ charged as one volume (quantity 1) at the storage hourly price captured at creat
 from the watermark on, at most `METERING_BATCH_WINDOWS` windows per transaction, batch
 after batch until caught up. The watermark row is locked for a batch (a second run at
 the same time skips it) and usage charges are unique per (deployment, component, window),
-so nothing is ever charged twice.
+so nothing is ever charged twice. Each batch also advances billing's usage watermark
+(`billing.services.usage_watermark_advance`) in its transaction: invoices, which may not
+read this app, wait for it to pass a month's end.
 """
 
 import logging
@@ -205,9 +207,12 @@ def usage_meter(*, now: datetime | None = None, max_batches: int | None = None) 
     """
     now = now or timezone.now()
     target = window_floor(now - timedelta(seconds=settings.METERING_SETTLE_SECONDS))
-    MeteringWatermark.objects.bulk_create(
-        [MeteringWatermark(name=WATERMARK, metered_until=target)], ignore_conflicts=True
-    )
+    with transaction.atomic():
+        _, started = MeteringWatermark.objects.get_or_create(
+            name=WATERMARK, defaults={"metered_until": target}
+        )
+        if started:
+            billing_services.usage_watermark_advance(posted_until=target)
     report = MeteringReport()
     batches = 0
     while max_batches is None or batches < max_batches:
@@ -254,6 +259,7 @@ def _batch_meter(*, target: datetime, report: MeteringReport) -> bool:
         watermark.metered_until = end
         watermark.updated_at = timezone.now()
         watermark.save(update_fields=["metered_until", "updated_at"])
+        billing_services.usage_watermark_advance(posted_until=end)
     report.windows += (end - start) // WINDOW
     report.charges += posted.charges
     report.postings += posted.postings

@@ -14,7 +14,7 @@ from pypdf import PdfReader
 from accounts.activity import Actor
 from accounts.models import ActivityEntry, ActivityVerb
 from billing import documents, invoices, selectors, services
-from billing.exceptions import CreditNoteInvalid, InvoicePeriodOpen
+from billing.exceptions import CreditNoteInvalid, InvoicePeriodOpen, InvoiceUsagePending
 from billing.models import (
     AccountKind,
     CreditNote,
@@ -501,3 +501,41 @@ def test_usage_metered_as_one_posting_per_window_opens_the_next_month_once(custo
     assert october.invoice.closing_balance == 100_000_000 - 4_000
     assert november.invoice.opening_balance == october.invoice.closing_balance
     ledger_assert_verified()
+
+
+def test_a_month_whose_usage_is_not_all_posted_waits_and_changes_nothing(customer, caplog):
+    november(customer)
+    # Usage is posted up to 23:40 on November 30th: nightly's last minutes are not yet.
+    services.usage_watermark_advance(posted_until=at(2026, 11, 30, 23, 40))
+
+    with time_machine.travel(ISSUE_TIME, tick=False), caplog.at_level("INFO", "billing.invoices"):
+        issued = invoices.invoices_issue_due()
+        with pytest.raises(InvoiceUsagePending) as refused:
+            invoices.invoice_issue(customer=customer, period_start=NOVEMBER)
+
+    # October is complete and issued; November waits.
+    assert issued == 1
+    assert list(Invoice.objects.values_list("period_start", flat=True)) == [OCTOBER]
+    assert refused.value.code == "invoice_usage_pending"
+    assert DocumentCounter.objects.get(series="INV", year=2026).last_number == 1
+    assert not ActivityEntry.objects.filter(
+        verb=ActivityVerb.INVOICE_ISSUED, data__period="2026-11"
+    ).exists()
+    waiting = [r for r in caplog.records if r.msg == "invoices.waiting_for_metering"]
+    assert [(r.period, r.metered_until, r.invoices) for r in waiting] == [
+        ("2026-11", at(2026, 11, 30, 23, 40), 1)
+    ]
+
+    # Metering catches up: the next run issues November, once.
+    services.usage_watermark_advance(posted_until=at(2026, 12, 1, 3, 0))
+    with time_machine.travel(ISSUE_TIME + timedelta(hours=1), tick=False):
+        assert invoices.invoices_issue_due() == 1
+        assert invoices.invoices_issue_due() == 0
+    assert Invoice.objects.get(period_start=NOVEMBER).total == 335_656
+
+
+def test_the_usage_watermark_never_moves_back(db):
+    services.usage_watermark_advance(posted_until=at(2026, 12, 1, 1, 0))
+    services.usage_watermark_advance(posted_until=at(2026, 11, 30, 23, 0))
+
+    assert selectors.usage_posted_until() == at(2026, 12, 1, 1, 0)

@@ -1,17 +1,21 @@
 """Metering: compute while ACTIVE, storage while the volumes exist, each 60-second window
 charged once with cumulative rounding (deployments/metering.py)."""
 
+import importlib
+import logging
 import threading
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 import time_machine
 from django.db import connection
+from django.db.migrations.loader import MigrationLoader
 
+from billing import invoices
 from billing import selectors as billing_selectors
-from billing.models import LedgerTransaction, SystemAccount, UsageCharge
+from billing.models import Invoice, LedgerTransaction, SystemAccount, UsageCharge
 from catalog.models import Image, InstanceType, Region
 from deployments import metering, services
 from deployments.models import Deployment, MeteringWatermark, Status
@@ -221,3 +225,67 @@ def test_a_machine_without_a_data_volume_pays_for_its_system_disk_running_and_st
         20_549
     )
     ledger_assert_verified()
+
+
+# --- Invoices wait for metering ---------------------------------------------------------
+
+NOVEMBER = date(2026, 11, 1)
+LAST_HOUR = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)  # trainer runs November's last hour
+INVOICE_RUN = datetime(2026, 12, 1, 2, 15, tzinfo=UTC)
+
+
+def issue_due(at):
+    with time_machine.travel(at, tick=False):
+        return invoices.invoices_issue_due()
+
+
+def test_an_invoice_waits_until_metering_has_posted_the_whole_month(catalog, customer, caplog):
+    MeteringWatermark.objects.create(name=metering.WATERMARK, metered_until=LAST_HOUR)
+    deployment = deployment_row(customer)
+    activate(deployment, at=LAST_HOUR)
+    move(deployment, Status.DELETING, at=LAST_HOUR + timedelta(hours=1))
+    # Metering billed half of the last hour, then its worker was down past the invoice run.
+    meter(LAST_HOUR + timedelta(minutes=30) + SETTLE)
+    assert charged(deployment) == 1_250_000
+
+    with caplog.at_level(logging.INFO, logger="billing.invoices"):
+        assert issue_due(INVOICE_RUN) == 0
+
+    assert not Invoice.objects.exists()
+    waiting = [r for r in caplog.records if r.msg == "invoices.waiting_for_metering"]
+    assert [(r.period, r.metered_until, r.invoices) for r in waiting] == [
+        ("2026-11", LAST_HOUR + timedelta(minutes=30), 1)
+    ]
+    # Metering catches up; the next hourly run issues November with its late half hour.
+    meter(INVOICE_RUN + timedelta(minutes=5))
+    assert issue_due(INVOICE_RUN + timedelta(hours=1)) == 1
+    invoice = Invoice.objects.get(customer=customer, period_start=NOVEMBER)
+    assert invoice.usage_total == 2_500_000  # the whole hour at $2.50/h
+    assert issue_due(INVOICE_RUN + timedelta(hours=2)) == 0
+    assert Invoice.objects.count() == 1
+
+
+def test_an_invoice_is_issued_on_the_first_when_metering_is_caught_up(catalog, customer):
+    MeteringWatermark.objects.create(name=metering.WATERMARK, metered_until=LAST_HOUR)
+    deployment = deployment_row(customer)
+    activate(deployment, at=LAST_HOUR)
+    move(deployment, Status.DELETING, at=LAST_HOUR + timedelta(hours=1))
+    meter(INVOICE_RUN - timedelta(minutes=1))
+
+    assert issue_due(INVOICE_RUN) == 1
+    invoice = Invoice.objects.get(customer=customer, period_start=NOVEMBER)
+    assert invoice.usage_total == 2_500_000
+
+
+def test_the_migration_starts_billings_usage_watermark_at_meterings(db):
+    MeteringWatermark.objects.create(name=metering.WATERMARK, metered_until=LAST_HOUR)
+    migration = importlib.import_module("deployments.migrations.0006_usage_watermark_backfill")
+    apps = (
+        MigrationLoader(connection)
+        .project_state(("deployments", "0006_usage_watermark_backfill"))
+        .apps
+    )
+    with connection.schema_editor() as schema_editor:
+        migration.usage_watermark_backfill(apps, schema_editor)
+
+    assert billing_selectors.usage_posted_until() == LAST_HOUR
