@@ -20,6 +20,7 @@ from accounts.activity import Actor
 from accounts.models import ActivityVerb, Customer
 from billing import selectors as billing_selectors
 from billing import services as billing_services
+from billing.exceptions import InsufficientFunds
 from billing.models import Hold
 from billing.money import CENT, micros_from_decimal, micros_to_cents, micros_to_decimal
 from deployments.exceptions import DeploymentInsufficientBalance
@@ -47,10 +48,28 @@ def deployment_afford_check(
     """Refuse (`DeploymentInsufficientBalance`, with an activity entry
     `deployment.create_denied`) unless the available balance covers an hour of
     `hourly_price`. `data` names what was asked for, in the activity entry."""
-    required = micros_from_decimal(hourly_price)
     available = billing_selectors.wallet_balance(customer=customer).available
-    if available >= required:
-        return
+    if available < micros_from_decimal(hourly_price):
+        raise deployment_create_refusal(
+            customer=customer,
+            hourly_price=hourly_price,
+            available=available,
+            actor=actor,
+            data=data,
+        )
+
+
+def deployment_create_refusal(
+    *,
+    customer: Customer,
+    hourly_price: Decimal,
+    available: int,
+    actor: Actor | None = None,
+    data: dict[str, str] | None = None,
+) -> DeploymentInsufficientBalance:
+    """The create's refusal for `available` (what the check or the refused hold found),
+    recorded as `deployment.create_denied`; the caller raises it."""
+    required = micros_from_decimal(hourly_price)
     error = DeploymentInsufficientBalance(
         _denied_message(required=required, available=available),
         required=required,
@@ -67,7 +86,16 @@ def deployment_afford_check(
         "deployment.create_denied",
         extra={"customer_id": customer.public_id, "required": required, "available": available},
     )
-    raise error
+    return error
+
+
+def hold_refusal_available(*, refusal: InsufficientFunds, customer: Customer, currency: str) -> int:
+    """The available balance a refused hold found, for a create's or a start's 402: another
+    create or start took the money since their check, and a fresh look may find it back
+    already (a hold released, a credit committed). Holds always say; anything else: look."""
+    if refusal.available is not None:
+        return refusal.available
+    return billing_selectors.wallet_balance(customer=customer, currency=currency).available
 
 
 def _denied_message(*, required: int, available: int) -> str:

@@ -140,12 +140,19 @@ def deployment_create(
             rendered=rendered,
             actor=actor,
         )
-    except InsufficientFunds:
-        # Another create took the money between the check and the hold: refuse the same way.
-        charging.deployment_afford_check(
-            customer=customer, hourly_price=spec.price.total.hourly, actor=actor, data=asked
+    except InsufficientFunds as short:
+        # Another create or start took the money since the check: refuse the same way, with
+        # the balance the hold found (a second check may find it back and let this through).
+        available = charging.hold_refusal_available(
+            refusal=short, customer=customer, currency=spec.price.currency
         )
-        raise
+        raise charging.deployment_create_refusal(
+            customer=customer,
+            hourly_price=spec.price.total.hourly,
+            available=available,
+            actor=actor,
+            data=asked,
+        ) from None
     logger.info(
         "deployment.created",
         extra={"deployment_id": deployment.public_id, "customer_id": customer.public_id},
@@ -417,10 +424,9 @@ def deployment_request_start(
         except InsufficientFunds as short:
             # Another start or create took the money since the check: refuse the same way,
             # with the balance the hold found (a fresh look may find it back already).
-            available = short.available
-            if available is None:  # holds always say; anything else: look again
-                balance = wallet_balance(customer=locked.customer, currency=locked.currency)
-                available = balance.available
+            available = charging.hold_refusal_available(
+                refusal=short, customer=locked.customer, currency=locked.currency
+            )
             raise _start_refusal(deployment=locked, available=available) from None
         locked.desired_state = DesiredState.ACTIVE
         locked.stopped_by_low_balance = False

@@ -8,13 +8,15 @@ from rest_framework.test import APIClient
 
 from accounts.models import ActivityEntry, ActivityVerb
 from billing import selectors as billing_selectors
+from billing import services as billing_services
+from billing.exceptions import InsufficientFunds
 from billing.models import Hold
 from billing.money import micros_from_decimal
 from catalog import selectors as catalog_selectors
 from deployments import charging, services
 from deployments.models import Deployment, Status
 from tests.accounts.factories import PASSWORD, SshKeyFactory, VerifiedUserFactory
-from tests.billing.conftest import ledger_assert_verified, top_up
+from tests.billing.conftest import drain, ledger_assert_verified, top_up
 
 
 @pytest.fixture
@@ -114,6 +116,71 @@ def test_the_second_launch_needs_its_own_hour(poor, poor_api, spec, catalog):
     assert second.status_code == 402
     assert second.json()["shortfall"] == "0.000001"
     assert Deployment.objects.count() == 1
+    ledger_assert_verified()
+
+
+def create_raced(customer, hour: int, monkeypatch, *, money_comes_back: bool) -> None:
+    """Another create takes the whole hour between this create's balance check and its hold
+    (and, with `money_comes_back`, releases it the moment this create's hold is refused and
+    its transaction rolled back: a release inside it would be rolled back too)."""
+    drain(customer)
+    top_up(customer, hour, key="test:exactly-an-hour")
+    afford_check, insert = charging.deployment_afford_check, services._deployment_insert
+    taken = []
+
+    def check_then_the_money_goes(**kwargs):
+        afford_check(**kwargs)
+        if not taken:
+            taken.append(
+                billing_services.hold_place(customer=customer, key="test:race", amount=hour)
+            )
+
+    def refused_then_the_money_is_back(**kwargs):
+        try:
+            return insert(**kwargs)
+        except InsufficientFunds:
+            if money_comes_back:
+                billing_services.hold_release(hold=taken[0])
+            raise
+
+    monkeypatch.setattr(charging, "deployment_afford_check", check_then_the_money_goes)
+    monkeypatch.setattr(services, "_deployment_insert", refused_then_the_money_is_back)
+
+
+@pytest.mark.parametrize("money_comes_back", [False, True])
+def test_a_create_whose_money_goes_between_the_check_and_the_hold_is_the_same_402(
+    customer, client, spec, catalog, monkeypatch, money_comes_back
+):
+    hour = micros_from_decimal(
+        catalog_selectors.deployment_spec_resolve(
+            region=spec["region"],
+            instance_type=spec["instance_type"],
+            image=spec["image"],
+            storage_profile=spec["storage_profile"],
+            size_gb=spec["volume_size_gb"],
+        ).price.total.hourly
+    )
+    create_raced(customer, hour, monkeypatch, money_comes_back=money_comes_back)
+
+    response = client.post("/api/v1/deployments", spec)
+
+    assert response.status_code == 402
+    assert response["Content-Type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["code"] == "insufficient_balance"
+    assert (problem["required"], problem["available"], problem["shortfall"]) == (
+        f"{hour / 1_000_000:.6f}",
+        "0.000000",
+        f"{hour / 1_000_000:.6f}",
+    )
+    assert problem["top_up_url"] == "/billing/top-up/"
+    assert "add at least $" in problem["detail"]
+    # Nothing was created or reserved for it; the refusal is in the activity log.
+    assert not Deployment.objects.exists()
+    assert list(Hold.objects.values_list("idempotency_key", flat=True)) == ["test:race"]
+    entry = ActivityEntry.objects.get(verb=ActivityVerb.DEPLOYMENT_CREATE_DENIED)
+    assert entry.data["shortfall"] == problem["shortfall"]
+    assert entry.data["instance_type"] == "h100-1x"
     ledger_assert_verified()
 
 
