@@ -30,7 +30,7 @@ from catalog.models import Image, InstanceType, Region, StorageProfile
 from catalog.selectors import ResolvedDeploymentSpec
 from cloudportal.db import rows_update
 from cloudportal.ids import new_public_id
-from deployments import charging, events, selectors
+from deployments import charging, events, reconcile_requests, selectors
 from deployments.exceptions import (
     ApiKeySpendCapReached,
     DeploymentInputInvalid,
@@ -298,8 +298,9 @@ def deployment_request_delete(*, deployment: Deployment, actor: Actor | None = N
             data={"name": locked.name},
         )
         _schedule_stack_delete(locked.pk)
-        # And a cycle at once, not at beat's next tick: it does the work if the task is lost.
-        _schedule_reconcile()
+        # And a cycle of its region at once, not at beat's next tick: it does the work if
+        # the task is lost (one queued per region however many deletes come).
+        reconcile_requests.region_reconcile_request(region_id=locked.region_id)
     logger.info("deployment.delete_requested", extra={"deployment_id": locked.public_id})
     return updated
 
@@ -740,19 +741,12 @@ def deployment_resync(*, deployment_id: int, reconcile_now: bool = True) -> Depl
             fields += ["lease_owner", "lease_expires_at"]
         deployment.save(update_fields=fields)
         if reconcile_now:
-            _schedule_reconcile()
+            reconcile_requests.region_reconcile_request(region_id=deployment.region_id)
     logger.info(
         "deployment.resync_requested",
         extra={"deployment_id": deployment.public_id, "reconcile_now": reconcile_now},
     )
     return deployment
-
-
-def _schedule_reconcile() -> None:
-    from deployments.tasks import deployments_reconcile_task
-
-    # One extra cycle over every region: leases keep it from colliding with beat's.
-    transaction.on_commit(lambda: deployments_reconcile_task.delay())
 
 
 def deployment_retry_delete(*, deployment_id: int) -> Deployment:

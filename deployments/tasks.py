@@ -2,7 +2,14 @@
 
 from celery import shared_task
 
-from deployments import events, low_balance, metering, reconciler, wallet_reactions
+from deployments import (
+    events,
+    low_balance,
+    metering,
+    reconcile_requests,
+    reconciler,
+    wallet_reactions,
+)
 
 
 @shared_task(name="deployments.provision")
@@ -18,6 +25,11 @@ def deployment_delete_stack_task(deployment_id: int) -> None:
 @shared_task(name="deployments.reconcile", ignore_result=True)
 def deployments_reconcile_task() -> None:
     reconciler.regions_reconcile()
+
+
+@shared_task(name="deployments.region_reconcile", ignore_result=True)
+def region_reconcile_task(region_id: int) -> None:
+    reconcile_requests.region_reconcile_requested(region_id=region_id)
 
 
 @shared_task(name="deployments.orphan_sweep")

@@ -7,10 +7,11 @@ from datetime import timedelta
 import pytest
 import time_machine
 from celery.signals import before_task_publish
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from deployments import leases, reconciler, services
+from deployments import leases, reconciler, services, tasks
 from deployments.models import Deployment, Status
 from tests.deployments.conftest import refreshed
 from tests.deployments.test_lifecycle import provision, stacks_in
@@ -75,7 +76,70 @@ def test_a_delete_is_due_at_once_and_sends_a_reconciler_cycle(
     # (The released hold also queues a low-balance check of the wallet it changed.)
     assert [
         task for task in published if task.startswith("deployments.d") or task.endswith("reconcile")
-    ] == ["deployments.delete_stack", "deployments.reconcile"]
+    ] == ["deployments.delete_stack", "deployments.region_reconcile"]
+
+
+@pytest.fixture
+def cycles_queued():
+    """The reconciler cycles queued (as the broker receives them): the region id of each
+    cycle of one region, "every region" for a cycle over every region (beat's)."""
+    queued: list[int | str] = []
+
+    def record(sender=None, body=None, **kwargs):
+        if sender == "deployments.reconcile":
+            queued.append("every region")
+        elif sender == "deployments.region_reconcile":
+            args, _kwargs, _embed = body
+            queued.extend(args)
+
+    before_task_publish.connect(record)
+    yield queued
+    before_task_publish.disconnect(record)
+
+
+def test_many_deletes_queue_one_cycle_for_each_of_their_regions(
+    launch, cycles_queued, django_capture_on_commit_callbacks
+):
+    europe = [launch(name=f"eu-{n}") for n in range(3)]
+    america = [launch(name=f"us-{n}", region="us-east-1") for n in range(2)]
+
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        for deployment in [*europe, *america]:
+            services.deployment_request_delete(deployment=deployment)
+
+    assert sorted(cycles_queued) == sorted([europe[0].region_id, america[0].region_id])
+    assert europe[0].region_id != america[0].region_id
+
+
+def test_deletes_in_separate_requests_share_the_queued_cycle_which_finishes_them(
+    launch, client, cycles_queued, django_capture_on_commit_callbacks
+):
+    deployments = [launch(name=f"eu-{n}") for n in range(3)]
+    region_id = deployments[0].region_id
+
+    for deployment in deployments[:2]:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert client.delete(f"/api/v1/deployments/{deployment.public_id}").status_code == 202
+    assert cycles_queued == [region_id]
+
+    tasks.region_reconcile_task(region_id)  # as the worker would (its delete tasks are lost)
+
+    assert [refreshed(d).status for d in deployments] == ["DELETED", "DELETED", "PENDING"]
+    # The cycle has run: the next delete queues the next one.
+    with django_capture_on_commit_callbacks(execute=True):
+        client.delete(f"/api/v1/deployments/{deployments[2].public_id}")
+    assert cycles_queued == [region_id, region_id]
+
+
+def test_a_staff_resync_queues_a_cycle_for_its_region(
+    launch, cycles_queued, django_capture_on_commit_callbacks
+):
+    deployment = provision(launch())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.deployment_resync(deployment_id=deployment.pk)
+
+    assert cycles_queued == [deployment.region_id]
 
 
 @pytest.mark.django_db(transaction=True)
