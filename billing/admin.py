@@ -31,8 +31,7 @@ from billing.models import (
     TopUpRefund,
     WebhookEvent,
 )
-from billing.money import micros_from_decimal
-from billing.templatetags.money import cents_usd, usd
+from billing.money import cents_usd_text, micros_from_decimal, usd_text
 from cloudportal.admin import ReadOnlyAdminMixin
 from cloudportal.exceptions import DomainError
 from cloudportal.forms import form_add_domain_error
@@ -48,11 +47,11 @@ class LedgerAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[LedgerAccount]):
 
     @admin.display(description="Posted", ordering="posted_balance")
     def posted(self, account: LedgerAccount) -> str:
-        return usd(account.posted_balance)
+        return usd_text(account.posted_balance)
 
     @admin.display(description="Held", ordering="held_amount")
     def held(self, account: LedgerAccount) -> str:
-        return usd(account.held_amount)
+        return usd_text(account.held_amount)
 
 
 class LedgerEntryInline(ReadOnlyAdminMixin, admin.TabularInline[LedgerEntry, LedgerTransaction]):
@@ -146,15 +145,15 @@ class CustomerBalanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[CustomerBalance]
 
     @admin.display(description="Posted")
     def posted(self, customer: CustomerBalance) -> str:
-        return usd(selectors.wallet_balance(customer=customer).posted)
+        return usd_text(selectors.wallet_balance(customer=customer).posted)
 
     @admin.display(description="Held")
     def held(self, customer: CustomerBalance) -> str:
-        return usd(selectors.wallet_balance(customer=customer).held)
+        return usd_text(selectors.wallet_balance(customer=customer).held)
 
     @admin.display(description="Available")
     def available(self, customer: CustomerBalance) -> str:
-        return usd(selectors.wallet_balance(customer=customer).available)
+        return usd_text(selectors.wallet_balance(customer=customer).available)
 
     @admin.display(description="")
     def adjust_link(self, customer: CustomerBalance) -> str:
@@ -184,7 +183,8 @@ class CustomerBalanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[CustomerBalance]
             else:
                 self.message_user(
                     request,
-                    f"Posted {txn.public_id}: {usd(form.signed_micros())} on {customer.public_id}.",
+                    f"Posted {txn.public_id}: {usd_text(form.signed_micros())} "
+                    f"on {customer.public_id}.",
                     messages.SUCCESS,
                 )
                 return redirect("admin:billing_customerbalance_change", customer.pk)
@@ -266,7 +266,7 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[Invoice]):
 
     @admin.display(description="Total (usage)", ordering="usage_total")
     def total_display(self, invoice: Invoice) -> str:
-        return usd(invoice.usage_total)
+        return usd_text(invoice.usage_total)
 
     @admin.display(description="")
     def credit_note_link(self, invoice: Invoice) -> str:
@@ -293,7 +293,7 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[Invoice]):
             else:
                 self.message_user(
                     request,
-                    f"Issued {note.number}: {usd(note.amount)} credited to "
+                    f"Issued {note.number}: {usd_text(note.amount)} credited to "
                     f"{invoice.customer.public_id}.",
                     messages.SUCCESS,
                 )
@@ -385,7 +385,7 @@ class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[TopUp]):
 
     @admin.display(description="Amount", ordering="amount")
     def dollars(self, topup: TopUp) -> str:
-        return cents_usd(topup.amount)
+        return cents_usd_text(topup.amount)
 
     @admin.display(description="Card")
     def card(self, topup: TopUp) -> str:
@@ -426,7 +426,8 @@ class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[TopUp]):
             else:
                 self.message_user(
                     request,
-                    f"Refunded {cents_usd(refund.amount)} of {topup.public_id} ({refund.status}).",
+                    f"Refunded {cents_usd_text(refund.amount)} of {topup.public_id} "
+                    f"({refund.status}).",
                     messages.SUCCESS,
                 )
                 return redirect("admin:billing_topup_change", topup.pk)

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.models import Customer
 from billing.models import DEFAULT_CURRENCY, AccountKind, LedgerEntry, UsageCharge
-from billing.templatetags.money import usd
+from billing.money import usd_text
 
 DAYS = 30
 # The five deployments that cost most get a colour of their own; the rest share "Other".
@@ -82,7 +82,7 @@ def _axis(chart: Chart, *, low: int, high: int, days: list[date]) -> None:
         value = low + round((high - low) * fraction)
         y = TOP + PLOT_HEIGHT * (1 - fraction)
         chart.grid.append(round(y, 1))
-        chart.y_labels.append(Label(x=LEFT - 6, y=round(y + 4, 1), text=usd(value)))
+        chart.y_labels.append(Label(x=LEFT - 6, y=round(y + 4, 1), text=usd_text(value)))
     for index in range(0, DAYS, 7):
         x = _x(index) + PLOT_WIDTH / DAYS / 2
         chart.x_labels.append(
@@ -141,11 +141,11 @@ def spend_chart(*, customer: Customer, currency: str = DEFAULT_CURRENCY) -> Char
                     width=round(bar_width, 1),
                     height=round(height, 2),
                     colour=colour,
-                    title=f"{day:%b %-d}: {name} {usd(amount)}",
+                    title=f"{day:%b %-d}: {name} {usd_text(amount)}",
                 )
             )
     chart.empty = False
-    chart.summary = f"Spend over the last {DAYS} days: {usd(sum(totals.values()))}."
+    chart.summary = f"Spend over the last {DAYS} days: {usd_text(sum(totals.values()))}."
     return chart
 
 
@@ -202,6 +202,6 @@ def balance_chart(*, customer: Customer, currency: str = DEFAULT_CURRENCY) -> Ch
     chart.zero_y = y_of(0)
     chart.empty = False
     chart.summary = (
-        f"Balance over the last {DAYS} days, from {usd(series[0])} to {usd(series[-1])}."
+        f"Balance over the last {DAYS} days, from {usd_text(series[0])} to {usd_text(series[-1])}."
     )
     return chart

@@ -4,18 +4,15 @@ from decimal import Decimal
 
 from django import template
 
-from billing.money import micros_to_cents
+from billing.money import cents_usd_text, usd_text
 
 register = template.Library()
 
 
 @register.filter
 def usd(micros: int | None) -> str:
-    """12_345_678 → "$12.35"; -1_500_000 → "-$1.50" (with a typographic minus sign;
-    cents, half up, as billing.money)."""
-    cents = micros_to_cents(int(micros or 0))
-    sign = "\N{MINUS SIGN}" if cents < 0 else ""
-    return f"{sign}${abs(cents):,.2f}"
+    """12_345_678 → "$12.35" (billing.money.usd_text)."""
+    return usd_text(micros)
 
 
 @register.filter
@@ -34,5 +31,5 @@ def rate(value: Decimal | None) -> str:
 
 @register.filter
 def cents_usd(cents: int | None) -> str:
-    """A payment's cents (top-ups count as the card network does): 5000 → "$50.00"."""
-    return usd(int(cents or 0) * 10_000)
+    """5000 cents → "$50.00" (billing.money.cents_usd_text)."""
+    return cents_usd_text(cents)

@@ -35,6 +35,19 @@ def poor_api(poor) -> APIClient:
     return client
 
 
+def hour_of(spec) -> int:
+    """The spec's price for an hour, in micro-units."""
+    return micros_from_decimal(
+        catalog_selectors.deployment_spec_resolve(
+            region=spec["region"],
+            instance_type=spec["instance_type"],
+            image=spec["image"],
+            storage_profile=spec["storage_profile"],
+            size_gb=spec["volume_size_gb"],
+        ).price.total.hourly
+    )
+
+
 def spec_for(customer, spec):
     return {**spec, "ssh_keys": [customer.ssh_keys.get().public_id]}
 
@@ -100,15 +113,7 @@ def test_a_failed_launch_releases_its_hold(launch, customer):
 
 
 def test_the_second_launch_needs_its_own_hour(poor, poor_api, spec, catalog):
-    hour = micros_from_decimal(
-        catalog_selectors.deployment_spec_resolve(
-            region=spec["region"],
-            instance_type=spec["instance_type"],
-            image=spec["image"],
-            storage_profile=spec["storage_profile"],
-            size_gb=spec["volume_size_gb"],
-        ).price.total.hourly
-    )
+    hour = hour_of(spec)
     top_up(poor, 2 * hour - 1 - 1_000_000, key="test:two-hours-less-a-micro")
     first = poor_api.post("/api/v1/deployments", spec_for(poor, spec))
     assert first.status_code == 201
@@ -151,15 +156,7 @@ def create_raced(customer, hour: int, monkeypatch, *, money_comes_back: bool) ->
 def test_a_create_whose_money_goes_between_the_check_and_the_hold_is_the_same_402(
     customer, client, spec, catalog, monkeypatch, money_comes_back
 ):
-    hour = micros_from_decimal(
-        catalog_selectors.deployment_spec_resolve(
-            region=spec["region"],
-            instance_type=spec["instance_type"],
-            image=spec["image"],
-            storage_profile=spec["storage_profile"],
-            size_gb=spec["volume_size_gb"],
-        ).price.total.hourly
-    )
+    hour = hour_of(spec)
     create_raced(customer, hour, monkeypatch, money_comes_back=money_comes_back)
 
     response = client.post("/api/v1/deployments", spec)
