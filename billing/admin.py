@@ -133,7 +133,7 @@ class CustomerBalanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[CustomerBalance]
 
     def get_urls(self) -> list[URLPattern]:
         adjust = path(
-            "<path:object_id>/adjust/",
+            "<int:object_id>/adjust/",
             self.admin_site.admin_view(self.adjust_view),
             name="billing_customerbalance_adjust",
         )
@@ -163,7 +163,7 @@ class CustomerBalanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[CustomerBalance]
     def get_queryset(self, request: HttpRequest) -> QuerySet[CustomerBalance]:
         return super().get_queryset(request).select_related("user")
 
-    def adjust_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+    def adjust_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         if not request.user.has_perm("billing.adjust_balance"):
             raise PermissionDenied
         customer = get_object_or_404(CustomerBalance.objects.select_related("user"), pk=object_id)
@@ -258,7 +258,7 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[Invoice]):
 
     def get_urls(self) -> list[URLPattern]:
         credit = path(
-            "<path:object_id>/credit-note/",
+            "<int:object_id>/credit-note/",
             self.admin_site.admin_view(self.credit_note_view),
             name="billing_invoice_credit_note",
         )
@@ -273,7 +273,7 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[Invoice]):
         url = reverse("admin:billing_invoice_credit_note", args=[invoice.pk])
         return format_html('<a class="button" href="{}">Issue a credit note</a>', url)
 
-    def credit_note_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+    def credit_note_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         if not request.user.has_perm("billing.add_creditnote"):
             raise PermissionDenied
         invoice = get_object_or_404(Invoice.objects.select_related("customer__user"), pk=object_id)
@@ -400,13 +400,13 @@ class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[TopUp]):
 
     def get_urls(self) -> list[URLPattern]:
         refund = path(
-            "<path:object_id>/refund/",
+            "<int:object_id>/refund/",
             self.admin_site.admin_view(self.refund_view),
             name="billing_topup_refund",
         )
         return [refund, *super().get_urls()]
 
-    def refund_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+    def refund_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         if not request.user.has_perm("billing.refund_topup"):
             raise PermissionDenied
         topup = get_object_or_404(TopUp.objects.select_related("customer__user"), pk=object_id)
@@ -465,7 +465,7 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[WebhookEvent]):
 
     def get_urls(self) -> list[URLPattern]:
         again = path(
-            "<path:object_id>/process-again/",
+            "<int:object_id>/process-again/",
             self.admin_site.admin_view(self.process_again_view),
             name="billing_webhookevent_process_again",
         )
@@ -498,7 +498,7 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[WebhookEvent]):
     def process_again(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
         self._process_again(request, queryset)
 
-    def process_again_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+    def process_again_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         if not self.has_reprocess_permission(request):
             raise PermissionDenied
         event = get_object_or_404(WebhookEvent, pk=object_id)

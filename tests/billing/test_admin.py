@@ -360,3 +360,18 @@ def test_staff_without_the_permission_cannot_process_an_event_again(
     assert (event.status, event.attempts) == (WebhookEvent.Status.FAILED, 1)
     assert selectors.wallet_balance(customer=customer).posted == 0
     assert not LogEntry.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/billing/customerbalance/not-a-number/adjust/",
+        "/admin/billing/invoice/not-a-number/credit-note/",
+        "/admin/billing/topup/not-a-number/refund/",
+        "/admin/billing/webhookevent/not-a-number/process-again/",
+    ],
+)
+def test_a_staff_page_for_an_id_that_is_not_one_answers_without_an_error(staff_client, path):
+    response = staff_client.get(path)
+
+    assert response.status_code in (302, 404)  # the admin's "does not exist", never a 500
