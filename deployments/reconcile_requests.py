@@ -27,7 +27,8 @@ def _queued_key(region_id: int) -> str:
 
 def region_reconcile_request(*, region_id: int) -> None:
     """After commit, queue one cycle for the region unless one is queued and not started."""
-    transaction.on_commit(lambda: _queue(region_id))
+    # Robust: the request has committed; with Redis away beat's cycles do the work.
+    transaction.on_commit(lambda: _queue(region_id), robust=True)
 
 
 def _queue(region_id: int) -> None:

@@ -258,16 +258,19 @@ def _api_key_spend_cap_check(
     return api_key
 
 
+# The tasks below are queued after the action has committed, robustly: with the broker
+# away the action stands and answers as usual (the error is logged), and the reconciler's
+# cycles do the work the task would have started.
 def _schedule_provisioning(deployment_id: int) -> None:
     from deployments.tasks import deployment_provision_task
 
-    transaction.on_commit(lambda: deployment_provision_task.delay(deployment_id))
+    transaction.on_commit(lambda: deployment_provision_task.delay(deployment_id), robust=True)
 
 
 def _schedule_stack_delete(deployment_id: int) -> None:
     from deployments.tasks import deployment_delete_stack_task
 
-    transaction.on_commit(lambda: deployment_delete_stack_task.delay(deployment_id))
+    transaction.on_commit(lambda: deployment_delete_stack_task.delay(deployment_id), robust=True)
 
 
 def deployment_request_delete(*, deployment: Deployment, actor: Actor | None = None) -> Deployment:
@@ -308,7 +311,7 @@ def deployment_request_delete(*, deployment: Deployment, actor: Actor | None = N
 def _schedule_stack_update(deployment_id: int) -> None:
     from deployments.tasks import deployment_update_stack_task
 
-    transaction.on_commit(lambda: deployment_update_stack_task.delay(deployment_id))
+    transaction.on_commit(lambda: deployment_update_stack_task.delay(deployment_id), robust=True)
 
 
 def deployment_request_stop(

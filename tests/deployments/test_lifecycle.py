@@ -88,6 +88,31 @@ def test_delete_while_pending_never_leaves_a_stack(launch, cloud, client):
     assert stacks_in(cloud) == []
 
 
+def test_a_delete_with_the_broker_away_stands_and_answers_as_usual(
+    launch, cloud, client, monkeypatch, django_capture_on_commit_callbacks, caplog
+):
+    from kombu.exceptions import OperationalError
+
+    from deployments import tasks
+
+    def broker_away(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to the broker. Connection refused.")
+
+    deployment = launch()
+    for task in (tasks.deployment_delete_stack_task, tasks.region_reconcile_task):
+        monkeypatch.setattr(task, "delay", broker_away)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.delete(f"/api/v1/deployments/{deployment.public_id}")
+
+    assert response.status_code == 202
+    assert response.json()["status"] == "DELETING"
+    assert refreshed(deployment).status == "DELETING"
+    assert "Connection refused" in caplog.text  # logged for staff
+    reconciler.deployment_delete_stack(deployment_id=deployment.pk)  # a later cycle's work
+    assert refreshed(deployment).status == "DELETED"
+
+
 def test_delete_while_provisioning_cancels_the_stack(launch, cloud, devcloud, reconcile, client):
     deployment = provision(launch())
     devcloud.advance(2)
