@@ -43,6 +43,7 @@ TO_CHECK = "wallet-reactions:check"  # customer ids whose low-balance state may 
 TO_PUSH = "wallet-reactions:push"  # customer ids whose balance sockets want the new figures
 SCHEDULED = "wallet-reactions:scheduled"  # set while a drain is queued and has not started
 SCHEDULED_SECONDS = 30
+RETRY_SECONDS = 1.0  # between a process's tries to send its marks while Redis is away
 DRAIN_BATCH = 500  # customers per drain; more are left for the next one, queued at once
 
 _clients: dict[str, redis.Redis] = {}
@@ -69,16 +70,18 @@ def wallet_reaction_mark(*, customer_id: int, push: bool) -> None:
 
 def marks_flush() -> int:
     """Send this process's kept marks now; returns how many customers they named. The
-    flushing thread calls it after each linger; a clean exit calls it last."""
-    check, push = _pending.take()
-    if not check:
-        return 0
-    try:
-        _marks_send(check=check, push=push)
-    except Exception:
-        # Redis is away: kept for the next try (the next mark wakes the thread).
-        _pending.put_back(check=check, push=push)
-        raise
+    flushing thread calls it after each linger; a process's exit calls it last, and waits
+    for a send the thread has under way."""
+    pending = _pending
+    with pending.sending:
+        check, push = pending.take()
+        if not check:
+            return 0
+        try:
+            _marks_send(check=check, push=push)
+        except Exception:
+            pending.put_back(check=check, push=push)  # Redis is away: kept for the next try
+            raise
     return len(check)
 
 
@@ -99,6 +102,7 @@ class _Pending:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.sending = threading.Lock()  # one send at a time: the exit's waits for the thread's
         self.check: set[int] = set()
         self.push: set[int] = set()
         self.wake = threading.Event()
@@ -128,14 +132,20 @@ class _Pending:
             self.push |= push
 
     def _flush_forever(self) -> None:
+        retrying = False
         while True:
-            self.wake.wait()
+            if not retrying:
+                self.wake.wait()
             time.sleep(settings.WALLET_REACTIONS_LINGER_SECONDS)  # gather what comes
             self.wake.clear()  # before taking: a mark from now on wakes the next round
             try:
                 marks_flush()
+                retrying = False
             except Exception:  # Redis or the broker is down: beat's sweep checks everyone
                 logger.exception("wallet_reactions.not_marked")
+                # Try again in a moment, or at the next change, whichever comes first.
+                retrying = True
+                self.wake.wait(RETRY_SECONDS)
 
 
 _pending = _Pending()
@@ -152,7 +162,9 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @atexit.register
-def _flush_at_exit() -> None:
+def marks_flush_at_exit(**_: object) -> None:
+    """A process's last send (also Celery's worker_process_shutdown: its pool processes
+    leave by os._exit, past atexit)."""
     try:
         marks_flush()
     except Exception:

@@ -159,7 +159,7 @@ def wait_until(condition, seconds=5.0):
 def test_a_process_sends_the_marks_of_a_linger_in_one_round_trip(
     settings, committed, pushed, checked, monkeypatch
 ):
-    settings.WALLET_REACTIONS_LINGER_SECONDS = 1.0
+    settings.WALLET_REACTIONS_LINGER_SECONDS = 3.0  # longer than nine postings take
     trips: list[set[int]] = []
     send = wallet_reactions._marks_send
 
@@ -173,7 +173,7 @@ def test_a_process_sends_the_marks_of_a_linger_in_one_round_trip(
         committed(top_up, customer, 1_000_000, key=f"test:linger:{n}")
 
     assert queued_drains() == 0  # kept for the linger, not sent posting by posting
-    assert wait_until(lambda: queued_drains() == 1)  # the process's own thread sent them
+    assert wait_until(lambda: queued_drains() == 1, seconds=10)  # the process's own thread
     assert trips == [{customer.pk for customer in customers}]
     assert wallet_reactions.wallet_reactions_drain() == (3, 3)
     assert pushed == [{customer.pk for customer in customers}]
@@ -181,9 +181,10 @@ def test_a_process_sends_the_marks_of_a_linger_in_one_round_trip(
 
 
 def test_marks_the_thread_could_not_send_are_kept_for_the_next_try(
-    settings, committed, unused_tcp_port, caplog
+    settings, committed, unused_tcp_port, caplog, monkeypatch
 ):
     settings.WALLET_REACTIONS_LINGER_SECONDS = 0.05
+    monkeypatch.setattr(wallet_reactions, "RETRY_SECONDS", 30)  # the test sends them itself
     reachable = settings.REDIS_URL
     customer = UserFactory().customer
     settings.REDIS_URL = f"redis://127.0.0.1:{unused_tcp_port}/0"
@@ -196,4 +197,22 @@ def test_marks_the_thread_could_not_send_are_kept_for_the_next_try(
     settings.REDIS_URL = reachable
     assert wallet_reactions.marks_flush() == 1  # still there when Redis is back
     assert queued_drains() == 1
+    assert wallet_reactions.wallet_reactions_drain() == (1, 1)
+
+
+def test_the_thread_sends_its_kept_marks_once_redis_is_back(
+    settings, committed, unused_tcp_port, caplog, monkeypatch
+):
+    settings.WALLET_REACTIONS_LINGER_SECONDS = 0.05
+    monkeypatch.setattr(wallet_reactions, "RETRY_SECONDS", 0.1)
+    reachable = settings.REDIS_URL
+    customer = UserFactory().customer
+    settings.REDIS_URL = f"redis://127.0.0.1:{unused_tcp_port}/0"
+
+    with caplog.at_level(logging.ERROR, logger="deployments.wallet_reactions"):
+        committed(top_up, customer, 1_000_000, key="test:linger:redis-back")
+        assert wait_until(lambda: "wallet_reactions.not_marked" in caplog.text)
+
+    settings.REDIS_URL = reachable  # and no further change comes to wake the thread
+    assert wait_until(lambda: queued_drains() == 1)
     assert wallet_reactions.wallet_reactions_drain() == (1, 1)
